@@ -1,0 +1,71 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { Context, Env } from 'hono'
+import { Hono } from 'hono'
+import { HTTPException } from 'hono/http-exception'
+import type { WebSocketServer } from 'ws'
+import { errorResponse, FlumenError, toFlumenError } from './errors.js'
+import type { FlumenServer } from './serve.js'
+
+/**
+ * A WebSocket (or other) upgrade in progress. Present in `c.env.upgrade` only while the
+ * middleware chain runs for an `Upgrade:` request; a transport calls `accept()` and answers
+ * 2xx (a fetch Response cannot be a 101), and the server then completes the handshake with
+ * the headers the middleware chain set. Any other answer is written as a plain HTTP reply.
+ */
+export interface UpgradeRequest {
+  readonly socket: Duplex
+  readonly head: Buffer
+  /** The server's shared `ws` server (noServer mode). */
+  readonly wss: WebSocketServer
+  /** Takes the socket over; `complete` runs once the whole chain answered 2xx. */
+  accept(complete: (headers: Headers) => void): void
+}
+
+/** What Flumen's server puts in `c.env`. */
+export interface FlumenBindings {
+  incoming: IncomingMessage
+  /** Absent on upgrade requests: the raw socket is in `upgrade`. */
+  outgoing?: ServerResponse
+  /** The running server: lifecycle registration and state. */
+  flumen: FlumenServer
+  upgrade?: UpgradeRequest
+}
+
+/** The Env of a Flumen app; plugins add their variables through `ContextVariableMap`. */
+export interface FlumenEnv extends Env {
+  Bindings: FlumenBindings
+}
+
+export interface CreateAppOptions {
+  /**
+   * Called with every unexpected error (a 5xx); the client only ever gets
+   * `{ error: { code: 'INTERNAL', message } }`.
+   * @default console.error
+   */
+  logError?: (err: unknown, c: Context) => void
+}
+
+const defaultLogError = (err: unknown, c: Context): void => {
+  console.error(`[flumen] ${c.req.method} ${c.req.path} failed:`, err)
+}
+
+/**
+ * A real Hono app with Flumen's error handling: JSON bodies `{ error: { code, message } }`
+ * for every error and for unknown routes, never a stack trace.
+ */
+export const createApp = <E extends Env = FlumenEnv>(options: CreateAppOptions = {}): Hono<E> => {
+  const logError = options.logError ?? defaultLogError
+  if (typeof logError !== 'function') throw new Error('createApp: logError must be a function')
+  const app = new Hono<E>()
+  app.onError((err, c) => {
+    // An HTTPException that carries its own Response (e.g. hono/bearer-auth with its
+    // WWW-Authenticate header) is sent as its author built it.
+    if (err instanceof HTTPException && err.res) return err.getResponse()
+    const flumenError = toFlumenError(err)
+    if (flumenError.status >= 500) logError(err, c)
+    return errorResponse(flumenError)
+  })
+  app.notFound(() => errorResponse(new FlumenError('NOT_FOUND')))
+  return app
+}

@@ -1,0 +1,14 @@
+export type { CreateAppOptions, FlumenBindings, FlumenEnv, UpgradeRequest } from './app.js'
+export { createApp } from './app.js'
+export type { ErrorBody, FlumenErrorCode, FlumenErrorOptions } from './errors.js'
+export { codeForStatus, errorBody, errorCodes, errorResponse, FlumenError, toFlumenError } from './errors.js'
+export type { Peer, PreparedFrame, Transport } from './peer.js'
+export type {
+  CloseOptions,
+  FetchApp,
+  FlumenPlugin,
+  FlumenServer,
+  ServeOptions,
+  ServerState,
+} from './serve.js'
+export { serve } from './serve.js'

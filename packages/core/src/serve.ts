@@ -1,0 +1,397 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import { createServer, STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { getRequestListener } from '@hono/node-server'
+import { WebSocketServer } from 'ws'
+import type { FlumenBindings, UpgradeRequest } from './app.js'
+import { errorResponse, FlumenError } from './errors.js'
+
+/**
+ * A participant in the server's lifecycle: transports, the hub, upload handlers and app code
+ * that owns resources. Every hook may be async; a hook that throws is logged and the
+ * shutdown goes on.
+ */
+export interface FlumenPlugin {
+  readonly name: string
+  /** Called once the server listens (or at registration, on a running server). */
+  start?(server: FlumenServer): void | Promise<void>
+  /**
+   * Called when `close()` begins: stop taking new work and finish what runs (send 1001, end
+   * streams, let uploads complete). `signal` aborts at the deadline: stop waiting then.
+   */
+  drain?(signal: AbortSignal): void | Promise<void>
+  /** Called after every drain settled or the deadline passed: release everything left. */
+  stop?(): void | Promise<void>
+}
+
+export type ServerState = 'listening' | 'draining' | 'closed'
+
+/** The handle of a running server (also in every request's `c.env.flumen`). */
+export interface FlumenServer {
+  readonly port: number
+  /** `http://host:port/`, with `localhost` for a wildcard host. */
+  readonly url: string
+  readonly state: ServerState
+  /** The Node server underneath, for what Flumen does not wrap. */
+  readonly node: Server
+  /** Adds a lifecycle participant (once per object); returns a function that removes it. */
+  register(plugin: FlumenPlugin): () => void
+  /**
+   * Graceful close: stop accepting, let plugins drain and in-flight requests finish, and at
+   * the deadline destroy whatever is left. Calling it again returns the same promise.
+   */
+  close(options?: CloseOptions): Promise<void>
+}
+
+export interface CloseOptions {
+  /**
+   * How long draining may take before connections are destroyed.
+   * @default 10_000
+   */
+  timeoutMs?: number
+}
+
+/** What `serve()` needs of an app: a Hono app built with `createApp()` fits. */
+export interface FetchApp {
+  fetch(request: Request, env: FlumenBindings): Response | Promise<Response>
+}
+
+export interface ServeOptions {
+  /**
+   * Port to listen on; 0 picks a free one (read it from `server.port`).
+   * @default 3000
+   */
+  port?: number
+  /**
+   * Interface to bind.
+   * @default all interfaces (Node's default)
+   */
+  hostname?: string
+  /** Lifecycle participants started with the server and drained on close. */
+  plugins?: readonly FlumenPlugin[]
+  /**
+   * Close gracefully on SIGTERM/SIGINT, then exit the process with code 0; a second signal
+   * exits at once with code 1.
+   * @default false
+   */
+  handleSignals?: boolean
+  /**
+   * Drain deadline used by `handleSignals`.
+   * @default 10_000
+   */
+  shutdownTimeoutMs?: number
+  /**
+   * Time a client has to send the complete request head (slowloris guard).
+   * @default 30_000
+   */
+  headersTimeoutMs?: number
+  /**
+   * Time a client has to send the complete request, body included. Off by default so that
+   * long uploads live: @flumen/uploads guards bodies with its own idle/minimum-rate check.
+   * @default 0 (off)
+   */
+  requestTimeoutMs?: number
+  /**
+   * How long an idle keep-alive connection stays open.
+   * @default 5_000
+   */
+  keepAliveTimeoutMs?: number
+  /**
+   * Largest request head in bytes; over it the client gets 431.
+   * @default 16_384
+   */
+  maxHeaderSize?: number
+  /**
+   * Open connections (HTTP, WebSocket and SSE together); further ones are dropped at accept.
+   * @default 16_384
+   */
+  maxConnections?: number
+  /**
+   * Called with errors no request can report: a failing plugin hook, a socket error.
+   * @default console.error
+   */
+  logError?: (err: unknown, where: string) => void
+}
+
+const defaults = {
+  port: 3000,
+  shutdownTimeoutMs: 10_000,
+  headersTimeoutMs: 30_000,
+  requestTimeoutMs: 0,
+  keepAliveTimeoutMs: 5_000,
+  maxHeaderSize: 16_384,
+  maxConnections: 16_384,
+} as const
+
+// Headers of a Response that must not be copied into a raw upgrade reply.
+const hopByHopHeaders = new Set([
+  'connection',
+  'content-length',
+  'keep-alive',
+  'transfer-encoding',
+  'upgrade',
+])
+// A rejection written on a raw socket is small (an error body); more is cut, not buffered.
+const maxRawReplyBytes = 64 * 1024
+// While draining, connections that finished their last response are closed this often.
+const drainPollMs = 50
+
+const assertInteger = (name: string, value: number, min: number): void => {
+  if (!Number.isInteger(value) || value < min) {
+    throw new Error(`serve: ${name} must be an integer >= ${min}, got ${String(value)}`)
+  }
+}
+
+const noop = (): void => {}
+
+const createUpgradeRequestObject = (req: IncomingMessage): Request => {
+  const headers = new Headers()
+  for (let i = 0; i < req.rawHeaders.length; i += 2)
+    headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!)
+  const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`)
+  return new Request(url, { method: req.method ?? 'GET', headers })
+}
+
+/** Writes a complete HTTP/1.1 response on a socket that Node handed over for an upgrade. */
+const writeRawResponse = async (socket: Duplex, response: Response): Promise<void> => {
+  let body = Buffer.alloc(0)
+  if (response.body) {
+    const bytes = Buffer.from(await response.arrayBuffer())
+    body = bytes.length > maxRawReplyBytes ? Buffer.alloc(0) : bytes
+  }
+  if (socket.destroyed) return
+  const lines = [`HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? ''}`]
+  response.headers.forEach((value, key) => {
+    if (!hopByHopHeaders.has(key)) lines.push(`${key}: ${value.replace(/[\r\n]/g, '')}`)
+  })
+  lines.push('Connection: close', `Content-Length: ${body.length}`, '', '')
+  socket.end(Buffer.concat([Buffer.from(lines.join('\r\n'), 'latin1'), body]))
+}
+
+/**
+ * Starts `app` on @hono/node-server's request listener with WebSocket upgrades routed
+ * through the same Hono middleware chain, and resolves once it listens.
+ */
+export const serve = async (app: FetchApp, options: ServeOptions = {}): Promise<FlumenServer> => {
+  if (!app || typeof app.fetch !== 'function') throw new Error('serve: app must be a Hono app (createApp())')
+  const port = options.port ?? defaults.port
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`serve: port must be an integer from 0 to 65535, got ${String(port)}`)
+  }
+  const shutdownTimeoutMs = options.shutdownTimeoutMs ?? defaults.shutdownTimeoutMs
+  const headersTimeoutMs = options.headersTimeoutMs ?? defaults.headersTimeoutMs
+  const requestTimeoutMs = options.requestTimeoutMs ?? defaults.requestTimeoutMs
+  const keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? defaults.keepAliveTimeoutMs
+  const maxHeaderSize = options.maxHeaderSize ?? defaults.maxHeaderSize
+  const maxConnections = options.maxConnections ?? defaults.maxConnections
+  assertInteger('shutdownTimeoutMs', shutdownTimeoutMs, 0)
+  assertInteger('headersTimeoutMs', headersTimeoutMs, 1)
+  assertInteger('requestTimeoutMs', requestTimeoutMs, 0)
+  assertInteger('keepAliveTimeoutMs', keepAliveTimeoutMs, 0)
+  assertInteger('maxHeaderSize', maxHeaderSize, 1024)
+  assertInteger('maxConnections', maxConnections, 1)
+  if (requestTimeoutMs !== 0 && requestTimeoutMs < headersTimeoutMs) {
+    throw new Error('serve: requestTimeoutMs must be 0 (off) or at least headersTimeoutMs')
+  }
+  const logError =
+    options.logError ?? ((err: unknown, where: string) => console.error(`[flumen] ${where}:`, err))
+
+  const plugins: FlumenPlugin[] = [...(options.plugins ?? [])]
+  const sockets = new Set<Socket>()
+  let state: ServerState = 'listening'
+  let closing: Promise<void> | undefined
+  let handle: FlumenServer
+
+  const fetch = (request: Request, env: FlumenBindings): Response | Promise<Response> => {
+    env.flumen = handle
+    return app.fetch(request, env)
+  }
+  const listener = getRequestListener(fetch as Parameters<typeof getRequestListener>[0])
+  const node = createServer(
+    {
+      headersTimeout: headersTimeoutMs,
+      requestTimeout: requestTimeoutMs,
+      keepAliveTimeout: keepAliveTimeoutMs,
+      maxHeaderSize,
+      // Node checks the head/request deadlines on this interval (default 30 s); a deadline
+      // shorter than the check is not a deadline.
+      connectionsCheckingInterval: Math.min(headersTimeoutMs, 1_000),
+    },
+    (req: IncomingMessage, res: ServerResponse) => {
+      // A request that arrives on a kept-alive connection while draining is served, then
+      // its connection closes.
+      if (state !== 'listening') res.shouldKeepAlive = false
+      void listener(req, res)
+    },
+  )
+  node.maxConnections = maxConnections
+  node.on('connection', (socket: Socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+  })
+  node.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (!socket.writable || err.code === 'ECONNRESET') return socket.destroy()
+    const status =
+      err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+  })
+
+  const wss = new WebSocketServer({ noServer: true, clientTracking: false })
+  node.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', noop) // a reset during the handshake is not an error of the app
+    void handleUpgrade(req, socket, head).catch((err: unknown) => {
+      logError(err, 'upgrade')
+      socket.destroy()
+    })
+  })
+
+  const handleUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
+    if (state !== 'listening') {
+      return writeRawResponse(
+        socket,
+        errorResponse(new FlumenError('UNAVAILABLE', 'Server is shutting down')),
+      )
+    }
+    let complete: ((headers: Headers) => void) | undefined
+    const upgrade: UpgradeRequest = {
+      socket,
+      head,
+      wss,
+      accept(onComplete) {
+        complete = onComplete
+      },
+    }
+    let request: Request
+    try {
+      request = createUpgradeRequestObject(req)
+    } catch {
+      return writeRawResponse(socket, errorResponse(new FlumenError('BAD_REQUEST')))
+    }
+    const env: FlumenBindings = { incoming: req, flumen: handle, upgrade }
+    let response: Response
+    try {
+      response = await app.fetch(request, env)
+    } catch (err) {
+      logError(err, 'upgrade')
+      response = errorResponse(new FlumenError('INTERNAL'))
+    }
+    if (socket.destroyed) return
+    // Fetch Responses cannot carry 101: a route that accepted answers 2xx, and a middleware
+    // that turns the answer into an error after the route ran still prevents the upgrade.
+    if (complete && response.status < 300) {
+      socket.off('error', noop)
+      complete(response.headers)
+      return
+    }
+    await writeRawResponse(socket, response)
+  }
+
+  const runHook = async (
+    plugin: FlumenPlugin,
+    hook: 'drain' | 'stop',
+    signal: AbortSignal,
+  ): Promise<void> => {
+    try {
+      await (hook === 'drain' ? plugin.drain?.(signal) : plugin.stop?.())
+    } catch (err) {
+      logError(err, `plugin ${plugin.name} ${hook}`)
+    }
+  }
+
+  const shutdown = async (timeoutMs: number): Promise<void> => {
+    state = 'draining'
+    const deadline = new AbortController()
+    const timer = setTimeout(() => deadline.abort(), timeoutMs)
+    const idleSweep = setInterval(() => node.closeIdleConnections(), drainPollMs)
+    const closed = new Promise<void>((resolve) => node.close(() => resolve()))
+    const aborted = new Promise<void>((resolve) => deadline.signal.addEventListener('abort', () => resolve()))
+    try {
+      await Promise.race([
+        Promise.all([closed, ...plugins.map((plugin) => runHook(plugin, 'drain', deadline.signal))]),
+        aborted,
+      ])
+      if (deadline.signal.aborted) {
+        node.closeAllConnections()
+        for (const socket of sockets) socket.destroy()
+        await closed
+      }
+    } finally {
+      clearTimeout(timer)
+      clearInterval(idleSweep)
+    }
+    for (const plugin of [...plugins].reverse()) await runHook(plugin, 'stop', deadline.signal)
+    wss.close()
+    state = 'closed'
+  }
+
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (closing) {
+      logError(new Error(`${signal} during shutdown: exiting now`), 'signal')
+      process.exit(1)
+    }
+    void handle.close({ timeoutMs: shutdownTimeoutMs }).then(() => process.exit(0))
+  }
+  const removeSignalHandlers = (): void => {
+    process.off('SIGTERM', onSignal)
+    process.off('SIGINT', onSignal)
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    node.once('error', reject)
+    node.listen({ port, host: options.hostname }, () => {
+      node.off('error', reject)
+      resolve()
+    })
+  })
+  node.on('error', (err) => logError(err, 'server'))
+
+  const address = node.address()
+  const boundPort = typeof address === 'object' && address ? address.port : port
+  const wildcard = !options.hostname || options.hostname === '0.0.0.0' || options.hostname === '::'
+  const host = wildcard
+    ? 'localhost'
+    : options.hostname!.includes(':')
+      ? `[${options.hostname}]`
+      : options.hostname
+  handle = {
+    port: boundPort,
+    url: `http://${host}:${boundPort}/`,
+    node,
+    get state() {
+      return state
+    },
+    register(plugin) {
+      if (!plugins.includes(plugin)) {
+        plugins.push(plugin)
+        if (plugin.start) {
+          void Promise.resolve()
+            .then(() => plugin.start?.(handle))
+            .catch((err: unknown) => logError(err, `plugin ${plugin.name} start`))
+        }
+      }
+      return () => {
+        const index = plugins.indexOf(plugin)
+        if (index !== -1) plugins.splice(index, 1)
+      }
+    },
+    close(closeOptions = {}) {
+      const timeoutMs = closeOptions.timeoutMs ?? defaults.shutdownTimeoutMs
+      assertInteger('timeoutMs', timeoutMs, 0)
+      closing ??= shutdown(timeoutMs).finally(removeSignalHandlers)
+      return closing
+    },
+  }
+
+  try {
+    for (const plugin of plugins) await plugin.start?.(handle)
+  } catch (err) {
+    await handle.close({ timeoutMs: 0 })
+    throw err
+  }
+  if (options.handleSignals) {
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
+  }
+  return handle
+}
