@@ -1,5 +1,5 @@
-import { serve } from '@flumen/core'
 import type { FlumenServer } from '@flumen/core'
+import { serve } from '@flumen/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { buildApp } from './app.js'
 

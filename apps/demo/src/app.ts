@@ -1,5 +1,5 @@
-import { createApp } from '@flumen/core'
 import type { FlumenEnv } from '@flumen/core'
+import { createApp } from '@flumen/core'
 import type { Hono } from 'hono'
 import { secureHeaders } from 'hono/secure-headers'
 
