@@ -1,0 +1,47 @@
+// Messages between the orchestrator and a load generator process.
+export interface LoadResult {
+  /** Operations (requests, messages, deliveries, bytes) counted in the measuring window. */
+  ops: number
+  durationMs: number
+  p50?: number
+  p99?: number
+  /** Figures specific to the scenario (errors, MB/s, memory …). */
+  extra?: Record<string, number>
+}
+
+export type LoadMessage =
+  | { type: 'measure-start' }
+  | { type: 'measure-end' }
+  | { type: 'checkpoint'; name: string }
+  | { type: 'result'; result: LoadResult }
+
+/** Runs a load generator: reads its config from the orchestrator, reports back, exits. */
+export const runLoad = <Config>(run: (config: Config) => Promise<LoadResult>): void => {
+  process.once('message', (config: Config) => {
+    run(config).then(
+      (result) => {
+        process.send?.({ type: 'result', result } satisfies LoadMessage, () => process.exit(0))
+      },
+      (err: unknown) => {
+        console.error(err)
+        process.exit(1)
+      },
+    )
+  })
+}
+
+export const notify = (message: LoadMessage): void => {
+  process.send?.(message)
+}
+
+/** Asks the orchestrator to act (e.g. read server memory) and waits until it says go on. */
+export const checkpoint = (name: string): Promise<void> =>
+  new Promise((resolve) => {
+    process.once('message', () => resolve())
+    notify({ type: 'checkpoint', name })
+  })
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Loopback source addresses to spread connections over, so ephemeral ports never run out. */
+export const localAddress = (index: number): string => `127.0.0.${2 + (index % 16)}`

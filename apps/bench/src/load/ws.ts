@@ -1,0 +1,135 @@
+// WebSocket load: echo (messages/s and round-trip latency), fan-out (deliveries/s and
+// publish-to-delivery latency) and idle (connections held while the server's memory is read).
+import { Histogram } from './histogram.js'
+import { checkpoint, notify, runLoad, sleep } from './protocol.js'
+import { answerSocketIoPing, RawWebSocket, socketIoConnect } from './raw-ws.js'
+
+export interface WsLoadConfig {
+  port: number
+  mode: 'echo' | 'fanout' | 'idle'
+  /** Speak Socket.IO's framing instead of plain messages. */
+  socketIo: boolean
+  connections: number
+  warmupMs: number
+  durationMs: number
+  /** Publishes in flight at once (fan-out). */
+  window?: number
+  payloadBytes: number
+  path?: string
+}
+
+const connectAll = async (config: WsLoadConfig): Promise<RawWebSocket[]> => {
+  const sockets: RawWebSocket[] = []
+  const batch = 200
+  for (let i = 0; i < config.connections; i += batch) {
+    const count = Math.min(batch, config.connections - i)
+    const opened = await Promise.all(
+      Array.from({ length: count }, (_, j) =>
+        config.socketIo
+          ? socketIoConnect(config.port, i + j)
+          : RawWebSocket.connect(config.port, config.path ?? '/', i + j),
+      ),
+    )
+    sockets.push(...opened)
+  }
+  return sockets
+}
+
+const encode = (config: WsLoadConfig, event: string, text: string): Buffer =>
+  Buffer.from(config.socketIo ? `42["${event}","${text}"]` : text)
+
+runLoad<WsLoadConfig>(async (config) => {
+  const sockets = await connectAll(config)
+  const histogram = new Histogram()
+  let measuring = false
+  let ops = 0
+  const padding = 'x'.repeat(Math.max(0, config.payloadBytes - 8))
+
+  if (config.mode === 'idle') {
+    await checkpoint('connected')
+    for (const ws of sockets) ws.close()
+    return { ops: sockets.length, durationMs: 0 }
+  }
+
+  if (config.mode === 'echo') {
+    const message = encode(config, 'e', padding.padEnd(config.payloadBytes, 'y'))
+    let running = true
+    for (const ws of sockets) {
+      let sentAt = 0
+      ws.onMessage = (payload) => {
+        if (config.socketIo && answerSocketIoPing(ws, payload)) return
+        if (measuring) {
+          histogram.record(performance.now() - sentAt)
+          ops++
+        }
+        if (!running) return
+        sentAt = performance.now()
+        ws.send(message)
+      }
+      sentAt = performance.now()
+      ws.send(message)
+    }
+    await sleep(config.warmupMs)
+    measuring = true
+    notify({ type: 'measure-start' })
+    const started = performance.now()
+    await sleep(config.durationMs)
+    measuring = false
+    notify({ type: 'measure-end' })
+    const durationMs = performance.now() - started
+    running = false
+    for (const ws of sockets) ws.close()
+    return { ops, durationMs, p50: histogram.percentile(0.5), p99: histogram.percentile(0.99) }
+  }
+
+  // Fan-out: the first connection publishes `#seq#…`; every connection (itself included)
+  // receives it. A new publish goes out whenever fewer than `window` are still being delivered.
+  const window = config.window ?? 4
+  const sentAt = new Map<number, number>()
+  const remaining = new Map<number, number>()
+  let seq = 0
+  let running = true
+  const publisher = sockets[0]!
+  const publish = (): void => {
+    seq++
+    sentAt.set(seq, performance.now())
+    remaining.set(seq, sockets.length)
+    publisher.send(encode(config, 'b', `#${String(seq).padStart(6, '0')}#${padding}`))
+  }
+  const onDelivery = (payload: Buffer): void => {
+    const at = payload.indexOf(0x23)
+    const id = Number(payload.toString('latin1', at + 1, at + 7))
+    const start = sentAt.get(id)
+    if (start === undefined) return
+    if (measuring) {
+      histogram.record(performance.now() - start)
+      ops++
+    }
+    const left = remaining.get(id)! - 1
+    if (left > 0) {
+      remaining.set(id, left)
+      return
+    }
+    remaining.delete(id)
+    sentAt.delete(id)
+    if (running) publish()
+  }
+  for (const ws of sockets) {
+    ws.onMessage = (payload) => {
+      if (config.socketIo && answerSocketIoPing(ws, payload)) return
+      onDelivery(payload)
+    }
+  }
+  for (let i = 0; i < window; i++) publish()
+  await sleep(config.warmupMs)
+  measuring = true
+  notify({ type: 'measure-start' })
+  const started = performance.now()
+  await sleep(config.durationMs)
+  measuring = false
+  notify({ type: 'measure-end' })
+  const durationMs = performance.now() - started
+  running = false
+  for (const ws of sockets) ws.close()
+  return { ops, durationMs, p50: histogram.percentile(0.5), p99: histogram.percentile(0.99) }
+})

@@ -1,0 +1,374 @@
+// `npm run bench [-- --quick] [--only=ws-echo,http-hello] [--reps=N] [--cpu-prof]`
+// Every server runs in its own process and every load generator in another, on 127.0.0.1.
+// Implementations are interleaved across repetitions; medians and ratios to the reference
+// (the first implementation) are printed per scenario and written to results/.
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import type { LoadResult } from './load/protocol.js'
+import type { RunningServer } from './proc.js'
+import { cpuTimeMs, residentMemory, runLoad, startServer } from './proc.js'
+
+const args = process.argv.slice(2)
+const quick = args.includes('--quick')
+const only = args
+  .find((a) => a.startsWith('--only='))
+  ?.slice(7)
+  .split(',')
+const reps = Number(args.find((a) => a.startsWith('--reps='))?.slice(7) ?? (quick ? 1 : 3))
+const resultsDir = fileURLToPath(new URL('../results/', import.meta.url))
+const cpuProfileDir = args.includes('--cpu-prof') ? `${resultsDir}profiles` : undefined
+
+const timing = quick ? { warmupMs: 500, durationMs: 1_500 } : { warmupMs: 1_500, durationMs: 5_000 }
+
+interface Sample {
+  value: number
+  p50?: number
+  p99?: number
+  cpuUsPerOp?: number
+  extra?: Record<string, number>
+}
+
+interface Target {
+  impl: string
+  vs: string
+  /** The ratio impl/vs must be at least this (higher-is-better) or at most (lower-is-better). */
+  ratio: number
+  label: string
+}
+
+interface Scenario {
+  id: string
+  title: string
+  server: string
+  impls: readonly { id: string; label: string }[]
+  unit: string
+  higherIsBetter: boolean
+  opsName: string
+  targets?: readonly Target[]
+  run(server: RunningServer): Promise<Sample>
+}
+
+/** Runs a load generator and reads the server's CPU time over its measuring window. */
+const measured = async (
+  server: RunningServer,
+  file: string,
+  config: object,
+): Promise<Sample & { result: LoadResult }> => {
+  let cpuStart = 0
+  let cpuEnd = 0
+  const result = await runLoad(
+    file,
+    { port: server.port, ...config },
+    {
+      onMeasureStart: () => {
+        cpuStart = cpuTimeMs(server.pid)
+      },
+      onMeasureEnd: () => {
+        cpuEnd = cpuTimeMs(server.pid)
+      },
+    },
+  )
+  const sample: Sample & { result: LoadResult } = {
+    result,
+    value: result.ops / (result.durationMs / 1000),
+    cpuUsPerOp: result.ops > 0 ? ((cpuEnd - cpuStart) * 1000) / result.ops : Number.NaN,
+  }
+  if (result.p50 !== undefined) sample.p50 = result.p50
+  if (result.p99 !== undefined) sample.p99 = result.p99
+  if (result.extra) sample.extra = result.extra
+  return sample
+}
+
+const wsImpls = [
+  { id: 'raw', label: 'raw ws (reference)' },
+  { id: 'hono', label: 'hono upgradeWebSocket' },
+  { id: 'socketio', label: 'socket.io 4 (websocket)' },
+] as const
+
+const uploadScenario = (id: string, parallel: number): Scenario => {
+  const bytes = (quick ? 32 : 256) * 1_048_576
+  return {
+    id,
+    title: `Upload ${bytes / 1_048_576} MiB × ${parallel} (multipart, SHA-256, to disk) + GET /ping every 20 ms`,
+    server: 'upload',
+    impls: [
+      { id: 'busboy', label: 'raw busboy (reference)' },
+      { id: 'hono', label: 'hono parseBody' },
+    ],
+    unit: 'MB/s',
+    higherIsBetter: true,
+    opsName: 'MiB',
+    targets: [{ impl: 'flumen', vs: 'busboy', ratio: 0.9, label: 'uploads ≥0.9x raw busboy MB/s' }],
+    run: async (server) => {
+      const sample = await measured(server, 'upload', { bytes, parallel })
+      const peak = residentMemory(server.pid).peak
+      return {
+        ...sample,
+        value: sample.extra!.mbPerSecond!,
+        cpuUsPerOp: sample.cpuUsPerOp! * 1_048_576,
+        extra: { peakRssMiB: peak / 1_048_576 },
+      }
+    },
+  }
+}
+
+const scenarios: Scenario[] = [
+  {
+    id: 'http-hello',
+    title: 'HTTP hello (GET /, 32 keep-alive connections)',
+    server: 'http',
+    impls: [
+      { id: 'raw', label: 'raw node:http (reference)' },
+      { id: 'hono', label: 'bare Hono (@hono/node-server 2)' },
+      { id: 'flumen', label: 'Flumen core, no plugins' },
+      { id: 'flumen-all', label: 'Flumen, every plugin installed' },
+      { id: 'fastify', label: 'fastify 5' },
+    ],
+    unit: 'req/s',
+    higherIsBetter: true,
+    opsName: 'req',
+    targets: [
+      { impl: 'flumen-all', vs: 'hono', ratio: 0.95, label: 'HTTP with all plugins ≥0.95x bare Hono' },
+    ],
+    run: (server) => measured(server, 'http', { connections: 32, ...timing }),
+  },
+  {
+    id: 'ws-echo',
+    title: 'WebSocket echo (64 connections, 32-byte text, one in flight each)',
+    server: 'ws',
+    impls: wsImpls,
+    unit: 'msg/s',
+    higherIsBetter: true,
+    opsName: 'msg',
+    targets: [{ impl: 'flumen', vs: 'raw', ratio: 0.95, label: 'echo ≥0.95x raw ws' }],
+    run: (server) =>
+      measured(server, 'ws', {
+        mode: 'echo',
+        socketIo: server.child.spawnargs.includes('socketio'),
+        connections: 64,
+        payloadBytes: 32,
+        ...timing,
+      }),
+  },
+  {
+    id: 'ws-fanout',
+    title: `WebSocket fan-out (${quick ? 500 : 2000} clients, 64-byte text, 4 publishes in flight)`,
+    server: 'ws',
+    impls: wsImpls,
+    unit: 'deliveries/s',
+    higherIsBetter: true,
+    opsName: 'delivery',
+    targets: [
+      { impl: 'flumen', vs: 'raw', ratio: 1.0, label: 'fan-out ≥1.0x raw ws' },
+      { impl: 'flumen', vs: 'socketio', ratio: 1.5, label: 'fan-out ≥1.5x socket.io' },
+    ],
+    run: (server) =>
+      measured(server, 'ws', {
+        mode: 'fanout',
+        socketIo: server.child.spawnargs.includes('socketio'),
+        connections: quick ? 500 : 2000,
+        window: 4,
+        payloadBytes: 64,
+        ...timing,
+      }),
+  },
+  {
+    id: 'ws-idle',
+    title: `Idle memory per WebSocket connection (${quick ? 2000 : 10000} connections, after GC)`,
+    server: 'ws',
+    impls: wsImpls,
+    unit: 'bytes/conn',
+    higherIsBetter: false,
+    opsName: 'conn',
+    targets: [{ impl: 'flumen', vs: 'raw', ratio: 1.25, label: 'idle memory ≤1.25x raw ws' }],
+    run: async (server) => {
+      const connections = quick ? 2000 : 10000
+      const before = await server.memory()
+      let after = before
+      await runLoad(
+        'ws',
+        {
+          port: server.port,
+          mode: 'idle',
+          socketIo: server.child.spawnargs.includes('socketio'),
+          connections,
+          payloadBytes: 0,
+          ...timing,
+        },
+        {
+          onCheckpoint: async () => {
+            after = await server.memory()
+          },
+        },
+      )
+      return {
+        value: (after.rss - before.rss) / connections,
+        extra: { heapBytesPerConn: (after.heapUsed - before.heapUsed) / connections },
+      }
+    },
+  },
+  {
+    id: 'sse-fanout',
+    title: `SSE fan-out (${quick ? 300 : 1000} streams, 64-byte events, 4 publishes in flight)`,
+    server: 'sse',
+    impls: [
+      { id: 'raw', label: 'raw res.write (reference)' },
+      { id: 'hono', label: 'hono streamSSE' },
+      { id: 'better-sse', label: 'better-sse channel' },
+    ],
+    unit: 'deliveries/s',
+    higherIsBetter: true,
+    opsName: 'delivery',
+    targets: [
+      { impl: 'flumen', vs: 'raw', ratio: 0.9, label: 'SSE fan-out ≥0.9x raw' },
+      { impl: 'flumen', vs: 'better-sse', ratio: 1.3, label: 'SSE fan-out ≥1.3x better-sse' },
+    ],
+    run: (server) =>
+      measured(server, 'sse', { streams: quick ? 300 : 1000, window: 4, payloadBytes: 64, ...timing }),
+  },
+  uploadScenario('upload-single', 1),
+  uploadScenario('upload-parallel', 4),
+]
+
+const median = (values: number[]): number => {
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b)
+  if (sorted.length === 0) return Number.NaN
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+const fmt = (value: number | undefined, digits = 0): string =>
+  value === undefined || !Number.isFinite(value)
+    ? '–'
+    : value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+
+interface Row {
+  impl: string
+  label: string
+  value: number
+  ratio: number
+  p50?: number
+  p99?: number
+  cpuUsPerOp?: number
+  extra: Record<string, number>
+  samples: number[]
+}
+
+const summarize = (scenario: Scenario, samples: Map<string, Sample[]>): Row[] => {
+  const rows = scenario.impls.map(({ id, label }) => {
+    const list = samples.get(id) ?? []
+    const extraKeys = [...new Set(list.flatMap((s) => Object.keys(s.extra ?? {})))]
+    return {
+      impl: id,
+      label,
+      value: median(list.map((s) => s.value)),
+      ratio: Number.NaN,
+      p50: median(list.map((s) => s.p50 ?? Number.NaN)),
+      p99: median(list.map((s) => s.p99 ?? Number.NaN)),
+      cpuUsPerOp: median(list.map((s) => s.cpuUsPerOp ?? Number.NaN)),
+      extra: Object.fromEntries(
+        extraKeys.map((k) => [k, median(list.map((s) => s.extra?.[k] ?? Number.NaN))]),
+      ),
+      samples: list.map((s) => s.value),
+    }
+  })
+  const reference = rows[0]!.value
+  for (const row of rows) row.ratio = row.value / reference
+  return rows
+}
+
+const targetLines = (scenario: Scenario, rows: Row[]): string[] =>
+  (scenario.targets ?? []).map((target) => {
+    const impl = rows.find((r) => r.impl === target.impl)
+    const vs = rows.find((r) => r.impl === target.vs)
+    if (!impl || !vs) return `- ${target.label}: pending (no ${target.impl} row yet)`
+    const ratio = impl.value / vs.value
+    const met = scenario.higherIsBetter ? ratio >= target.ratio : ratio <= target.ratio
+    return `- ${target.label}: ${met ? 'met' : 'MISSED'} (${ratio.toFixed(2)}x)`
+  })
+
+const markdownTable = (scenario: Scenario, rows: Row[]): string => {
+  const extraKeys = [...new Set(rows.flatMap((r) => Object.keys(r.extra)))]
+  const header = [
+    'implementation',
+    scenario.unit,
+    'ratio',
+    'p50 ms',
+    'p99 ms',
+    `server CPU µs/${scenario.opsName}`,
+    ...extraKeys,
+  ]
+  const lines = [
+    `### ${scenario.title}`,
+    '',
+    `| ${header.join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...rows
+      .map((r) =>
+        [
+          r.label,
+          fmt(r.value),
+          `${fmt(r.ratio, 2)}x`,
+          fmt(r.p50, 2),
+          fmt(r.p99, 2),
+          fmt(r.cpuUsPerOp, 2),
+          ...extraKeys.map((k) => fmt(r.extra[k], k.includes('PerConn') ? 0 : 1)),
+        ].join(' | '),
+      )
+      .map((line) => `| ${line} |`),
+    '',
+    ...targetLines(scenario, rows),
+  ]
+  return lines.join('\n')
+}
+
+const main = async (): Promise<void> => {
+  const selected = scenarios.filter((s) => !only || only.includes(s.id))
+  if (selected.length === 0)
+    throw new Error(`no scenario matches --only; ids: ${scenarios.map((s) => s.id).join(', ')}`)
+  mkdirSync(resultsDir, { recursive: true })
+  const started = Date.now()
+  const report: { scenario: string; title: string; unit: string; rows: Row[] }[] = []
+  const markdown: string[] = []
+  for (const scenario of selected) {
+    const samples = new Map<string, Sample[]>()
+    for (let rep = 0; rep < reps; rep++) {
+      // Rotate the order each repetition so no implementation always runs first or last.
+      const order = scenario.impls.map((_, i) => scenario.impls[(i + rep) % scenario.impls.length]!)
+      for (const { id } of order) {
+        const server = await startServer(scenario.server, id, cpuProfileDir ? { cpuProfileDir } : {})
+        try {
+          const sample = await scenario.run(server)
+          samples.set(id, [...(samples.get(id) ?? []), sample])
+        } finally {
+          await server.stop()
+        }
+      }
+    }
+    const rows = summarize(scenario, samples)
+    const table = markdownTable(scenario, rows)
+    console.log(`\n${table}\n`)
+    markdown.push(table)
+    report.push({ scenario: scenario.id, title: scenario.title, unit: scenario.unit, rows })
+  }
+  const meta = {
+    date: new Date().toISOString(),
+    mode: quick ? 'quick' : 'full',
+    reps,
+    node: process.version,
+    durationS: Math.round((Date.now() - started) / 1000),
+  }
+  const stamp = meta.date.replace(/[:.]/g, '-')
+  const json = JSON.stringify({ meta, report }, null, 2)
+  writeFileSync(`${resultsDir}bench-${stamp}.json`, json)
+  writeFileSync(`${resultsDir}latest.json`, json)
+  writeFileSync(
+    `${resultsDir}latest.md`,
+    `Run ${meta.date}, ${meta.mode} mode, ${reps} repetition(s), Node ${meta.node}, ${meta.durationS} s.\n\n${markdown.join('\n\n')}\n`,
+  )
+  console.log(
+    `bench: ${selected.length} scenarios in ${meta.durationS} s; results in apps/bench/results/latest.{json,md}`,
+  )
+}
+
+await main()

@@ -1,0 +1,70 @@
+// WebSocket servers for echo, fan-out and idle memory. A text message that starts with '#' is
+// broadcast to every connection; any other message is echoed to its sender.
+import { createServer } from 'node:http'
+import { serve as honoServe, upgradeWebSocket } from '@hono/node-server'
+import { Hono } from 'hono'
+import type { WSContext } from 'hono/ws'
+import { Server as SocketIoServer } from 'socket.io'
+import { WebSocketServer } from 'ws'
+import { announce, implementation } from './harness.js'
+
+const impl = implementation(['raw', 'hono', 'socketio'])
+const hash = 0x23
+
+if (impl === 'raw') {
+  const server = createServer()
+  const wss = new WebSocketServer({ server })
+  wss.on('connection', (ws) => {
+    ws.on('message', (data: Buffer, isBinary) => {
+      if (data[0] === hash) {
+        for (const client of wss.clients) client.send(data, { binary: isBinary })
+      } else {
+        ws.send(data, { binary: isBinary })
+      }
+    })
+  })
+  server.listen(0, '127.0.0.1', () => announce(server))
+} else if (impl === 'hono') {
+  const peers = new Set<WSContext>()
+  const app = new Hono()
+  app.get(
+    '/',
+    upgradeWebSocket(() => ({
+      onOpen: (_event, ws) => {
+        peers.add(ws)
+      },
+      onMessage: (event, ws) => {
+        const data = event.data as string
+        if (data.charCodeAt(0) === hash) {
+          for (const peer of peers) peer.send(data)
+        } else {
+          ws.send(data)
+        }
+      },
+      onClose: (_event, ws) => {
+        peers.delete(ws)
+      },
+    })),
+  )
+  const server = honoServe(
+    {
+      fetch: app.fetch,
+      port: 0,
+      hostname: '127.0.0.1',
+      websocket: { server: new WebSocketServer({ noServer: true }) },
+    },
+    () => announce(server as never),
+  )
+} else {
+  const server = createServer()
+  const io = new SocketIoServer(server, { transports: ['websocket'], serveClient: false })
+  io.on('connection', (socket) => {
+    socket.on('e', (data: string) => {
+      socket.emit('e', data)
+    })
+    socket.on('b', (data: string) => {
+      io.emit('m', data)
+    })
+  })
+  server.listen(0, '127.0.0.1', () => announce(server))
+}
