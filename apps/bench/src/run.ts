@@ -83,6 +83,7 @@ const wsImpls = [
   { id: 'raw', label: 'raw ws (reference)' },
   { id: 'hono', label: 'hono upgradeWebSocket' },
   { id: 'socketio', label: 'socket.io 4 (websocket)' },
+  { id: 'flumen', label: 'Flumen @flumen/ws' },
 ] as const
 
 const uploadScenario = (id: string, parallel: number): Scenario => {

@@ -3,7 +3,6 @@ import type { Duplex } from 'node:stream'
 import type { Context, Env } from 'hono'
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
-import type { WebSocketServer } from 'ws'
 import { errorResponse, FlumenError, toFlumenError } from './errors.js'
 import type { FlumenServer } from './serve.js'
 
@@ -16,8 +15,6 @@ import type { FlumenServer } from './serve.js'
 export interface UpgradeRequest {
   readonly socket: Duplex
   readonly head: Buffer
-  /** The server's shared `ws` server (noServer mode). */
-  readonly wss: WebSocketServer
   /** Takes the socket over; `complete` runs once the whole chain answered 2xx. */
   accept(complete: (headers: Headers) => void): void
 }

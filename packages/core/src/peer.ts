@@ -1,16 +1,36 @@
 /**
- * Bytes prepared once for one transport and written unchanged to every peer of it
- * ("frame once, write many"). A WebSocket transport keeps the payload, an SSE transport
- * the complete `event:/id:/data:` block.
+ * A message prepared once and written unchanged to every peer of a transport ("frame once,
+ * write many"). Create it with `prepareFrame()`; each transport frames `data` the first time one
+ * of its peers sends it and keeps those bytes in `wire` for all the others.
  */
 export interface PreparedFrame {
-  /** The payload as the transport writes it. */
+  /** The payload: text (a serialized JSON message) or binary application data. */
   readonly data: string | Uint8Array
-  /** Whether the data goes out as a binary WebSocket message. */
-  readonly binary?: boolean
+  /** Whether the payload goes out as a binary WebSocket message. */
+  readonly binary: boolean
   /** A volatile frame may be dropped for a slow peer instead of closing it. */
-  readonly volatile?: boolean
+  readonly volatile: boolean
+  /** The framed bytes per transport, filled lazily by the transports. */
+  readonly wire: { ws?: Buffer; sse?: Buffer }
 }
+
+export interface PrepareFrameOptions {
+  /** @default true for a Uint8Array, false for a string */
+  binary?: boolean
+  /** @default false */
+  volatile?: boolean
+}
+
+/** Prepares `data` once for any number of `peer.send()` calls. */
+export const prepareFrame = (
+  data: string | Uint8Array,
+  options: PrepareFrameOptions = {},
+): PreparedFrame => ({
+  data,
+  binary: options.binary ?? typeof data !== 'string',
+  volatile: options.volatile ?? false,
+  wire: {},
+})
 
 /** The transports a Peer can speak. */
 export type Transport = 'ws' | 'sse'
@@ -21,10 +41,11 @@ export interface Peer {
   readonly transport: Transport
   /** What authentication put in `c.var.user` when the connection started. */
   readonly user: unknown
-  readonly topics: ReadonlySet<string>
+  /** The topics the hub subscribed this peer to; the hub adds and removes them. */
+  readonly topics: Set<string>
   /** Bytes queued for this peer and not yet handed to the kernel. */
   readonly bufferedAmount: number
-  /** Writes the frame; false when it was dropped or the peer is closed. */
+  /** Writes the frame; false when it was dropped (slow consumer) or the peer is closed. */
   send(frame: PreparedFrame): boolean
   close(code?: number, reason?: string): void
 }

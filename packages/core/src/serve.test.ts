@@ -2,7 +2,7 @@ import { once } from 'node:events'
 import type { Socket } from 'node:net'
 import { connect } from 'node:net'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import WebSocket from 'ws'
+import WebSocket, { WebSocketServer } from 'ws'
 import type { FlumenPlugin, FlumenServer } from './index.js'
 import { createApp, FlumenError, serve } from './index.js'
 
@@ -225,6 +225,7 @@ describe('upgrades', () => {
   })
 
   it('hands the socket to a route that accepts, with the headers middleware set', async () => {
+    const wss = new WebSocketServer({ noServer: true })
     const app = createApp()
     app.use('*', async (c, next) => {
       await next()
@@ -234,12 +235,12 @@ describe('upgrades', () => {
       const upgrade = c.env.upgrade
       if (!upgrade) return c.text('upgrade required', 426)
       upgrade.accept((headers) => {
-        upgrade.wss.once('headers', (lines: string[]) => {
+        wss.once('headers', (lines: string[]) => {
           headers.forEach((value, key) => {
             lines.push(`${key}: ${value}`)
           })
         })
-        upgrade.wss.handleUpgrade(c.env.incoming, upgrade.socket, upgrade.head, (ws) => {
+        wss.handleUpgrade(c.env.incoming, upgrade.socket, upgrade.head, (ws) => {
           ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }))
         })
       })

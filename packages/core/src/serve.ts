@@ -3,7 +3,6 @@ import { createServer, STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { getRequestListener } from '@hono/node-server'
-import { WebSocketServer } from 'ws'
 import type { FlumenBindings, UpgradeRequest } from './app.js'
 import { errorResponse, FlumenError } from './errors.js'
 
@@ -226,9 +225,13 @@ export const serve = async (app: FetchApp, options: ServeOptions = {}): Promise<
     },
   )
   node.maxConnections = maxConnections
+  // One shared listener rather than a closure per connection: connections stay light.
+  function untrack(this: Socket): void {
+    sockets.delete(this)
+  }
   node.on('connection', (socket: Socket) => {
     sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
+    socket.on('close', untrack)
   })
   node.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (!socket.writable || err.code === 'ECONNRESET') return socket.destroy()
@@ -237,7 +240,6 @@ export const serve = async (app: FetchApp, options: ServeOptions = {}): Promise<
     socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
   })
 
-  const wss = new WebSocketServer({ noServer: true, clientTracking: false })
   node.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', noop) // a reset during the handshake is not an error of the app
     void handleUpgrade(req, socket, head).catch((err: unknown) => {
@@ -257,7 +259,6 @@ export const serve = async (app: FetchApp, options: ServeOptions = {}): Promise<
     const upgrade: UpgradeRequest = {
       socket,
       head,
-      wss,
       accept(onComplete) {
         complete = onComplete
       },
@@ -321,7 +322,6 @@ export const serve = async (app: FetchApp, options: ServeOptions = {}): Promise<
       clearInterval(idleSweep)
     }
     for (const plugin of [...plugins].reverse()) await runHook(plugin, 'stop', deadline.signal)
-    wss.close()
     state = 'closed'
   }
 

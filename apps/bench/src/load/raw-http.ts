@@ -12,10 +12,18 @@ export interface RawResponse {
 
 export class RawHttpConnection {
   private pending: Buffer | undefined
-  private waiting: ((response: RawResponse) => void) | undefined
+  private waiting: { resolve: (response: RawResponse) => void; reject: (err: Error) => void } | undefined
 
   private constructor(readonly socket: Socket) {
     socket.on('data', (chunk: Buffer) => this.receive(chunk))
+    // A server that closes or dies mid-request must fail the run, not leave it waiting forever.
+    const fail = (err?: Error): void => {
+      const waiting = this.waiting
+      this.waiting = undefined
+      waiting?.reject(err ?? new Error('connection closed before the response'))
+    }
+    socket.on('error', fail)
+    socket.on('close', () => fail())
   }
 
   static open(port: number, index: number): Promise<RawHttpConnection> {
@@ -30,8 +38,8 @@ export class RawHttpConnection {
 
   /** Sends a request (already serialized) and resolves with the response. */
   request(head: string | Buffer, body?: Buffer): Promise<RawResponse> {
-    return new Promise((resolve) => {
-      this.waiting = resolve
+    return new Promise((resolve, reject) => {
+      this.waiting = { resolve, reject }
       this.socket.write(head)
       if (body) this.socket.write(body)
     })
@@ -77,7 +85,7 @@ export class RawHttpConnection {
     if (end < buf.length) this.pending = buf.subarray(end)
     const waiting = this.waiting
     this.waiting = undefined
-    waiting?.({ status, body })
+    waiting?.resolve({ status, body })
   }
 }
 

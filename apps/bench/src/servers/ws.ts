@@ -1,6 +1,9 @@
 // WebSocket servers for echo, fan-out and idle memory. A text message that starts with '#' is
 // broadcast to every connection; any other message is echoed to its sender.
 import { createServer } from 'node:http'
+import { createApp, serve as flumenServe, prepareFrame } from '@flumen/core'
+import type { WebSocketEvents } from '@flumen/ws'
+import { upgradeWebSocket as flumenUpgradeWebSocket } from '@flumen/ws'
 import { serve as honoServe, upgradeWebSocket } from '@hono/node-server'
 import { Hono } from 'hono'
 import type { WSContext } from 'hono/ws'
@@ -8,7 +11,7 @@ import { Server as SocketIoServer } from 'socket.io'
 import { WebSocketServer } from 'ws'
 import { announce, implementation } from './harness.js'
 
-const impl = implementation(['raw', 'hono', 'socketio'])
+const impl = implementation(['raw', 'hono', 'socketio', 'flumen'])
 const hash = 0x23
 
 if (impl === 'raw') {
@@ -55,6 +58,24 @@ if (impl === 'raw') {
     },
     () => announce(server as never),
   )
+} else if (impl === 'flumen') {
+  const app = createApp()
+  // Defaults everywhere except the rate limit, raised so the load (about 1,000 msg/s per socket)
+  // is measured rather than limited; the limiter still runs on every message.
+  const route = flumenUpgradeWebSocket(() => events, { rateLimit: { messagesPerSecond: 1e6, burst: 1e6 } })
+  const events: WebSocketEvents = {
+    onMessage: (event, ws) => {
+      const data = event.data as string
+      if (data.charCodeAt(0) === hash) {
+        const frame = prepareFrame(data)
+        for (const peer of route.peers) peer.send(frame)
+      } else {
+        ws.send(data)
+      }
+    },
+  }
+  app.get('/', route)
+  announce(await flumenServe(app, { port: 0, hostname: '127.0.0.1' }))
 } else {
   const server = createServer()
   const io = new SocketIoServer(server, { transports: ['websocket'], serveClient: false })

@@ -1,0 +1,7 @@
+export { WsCloseEvent, WsErrorEvent, WsMessageEvent } from './events.js'
+export { encodeFrame } from './frame.js'
+export type { WebSocketOptions } from './options.js'
+export type { WebSocketEvents, WebSocketStats } from './peer.js'
+export { FlumenWSContext, WsPeer } from './peer.js'
+export type { WebSocketRoute } from './route.js'
+export { upgradeWebSocket } from './route.js'

@@ -1,0 +1,155 @@
+/** Per-route options of `upgradeWebSocket`. Every limit has a default; `false` turns a guard off. */
+export interface WebSocketOptions {
+  /**
+   * Largest message accepted, in bytes; a bigger one closes the socket with 1009.
+   * @default 1_048_576 (1 MiB)
+   */
+  maxPayload?: number
+  /**
+   * permessage-deflate, off by default (it costs CPU and memory per connection). `true` compresses
+   * messages of at least 1 KiB; `{ threshold }` sets that size.
+   * @default false
+   */
+  perMessageDeflate?: boolean | { threshold?: number }
+  /**
+   * Subprotocols this route speaks, in order of preference (e.g. `['flumen.v1']`). The first one the
+   * client offers is selected; `bearer.*` token protocols are never echoed.
+   * @default [] (no subprotocol selected)
+   */
+  protocols?: readonly string[]
+  /**
+   * Origins allowed to open a socket (Cross-Site WebSocket Hijacking guard): exact origins such as
+   * `https://app.example`, or a function. A request whose `Origin` is not allowed gets 403 and no
+   * upgrade; requests without `Origin` (non-browser clients) pass.
+   * @default undefined (every origin)
+   */
+  allowedOrigins?: readonly string[] | ((origin: string) => boolean)
+  /**
+   * Open sockets on this route; beyond it the upgrade gets 503.
+   * @default 10_000
+   */
+  maxConnections?: number
+  /**
+   * Protocol-level pings: every `intervalMs` each socket is pinged and one that has not answered
+   * within `pongTimeoutMs` is terminated.
+   * @default { intervalMs: 30_000, pongTimeoutMs: 10_000 }
+   */
+  heartbeat?: { intervalMs?: number; pongTimeoutMs?: number } | false
+  /**
+   * Bytes queued for one peer before it counts as a slow consumer: it is closed with 4008, or a
+   * frame marked `volatile` is dropped (and counted in `stats.dropped`).
+   * @default 1_048_576 (1 MiB)
+   */
+  maxBufferedBytes?: number
+  /**
+   * Inbound messages per second per socket (token bucket of `burst`). A message over the limit is
+   * dropped and answered `{"type":"error","code":"RATE_LIMITED"}`; a socket that goes on past
+   * `burst` dropped messages in a row is closed with 1008.
+   * @default { messagesPerSecond: 100, burst: 200 }
+   */
+  rateLimit?: { messagesPerSecond?: number; burst?: number } | false
+}
+
+export interface ResolvedOptions {
+  maxPayload: number
+  deflateThreshold: number | false
+  protocols: readonly string[]
+  isOriginAllowed: ((origin: string) => boolean) | undefined
+  maxConnections: number
+  heartbeat: { intervalMs: number; pongTimeoutMs: number } | false
+  maxBufferedBytes: number
+  rateLimit: { messagesPerSecond: number; burst: number } | false
+}
+
+export const defaults = {
+  maxPayload: 1_048_576,
+  deflateThreshold: 1024,
+  maxConnections: 10_000,
+  intervalMs: 30_000,
+  pongTimeoutMs: 10_000,
+  maxBufferedBytes: 1_048_576,
+  messagesPerSecond: 100,
+  burst: 200,
+} as const
+
+const positiveInteger = (name: string, value: number): number => {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new Error(`upgradeWebSocket: ${name} must be a positive integer, got ${String(value)}`)
+  }
+  return value
+}
+
+const positiveNumber = (name: string, value: number): number => {
+  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
+    throw new Error(`upgradeWebSocket: ${name} must be a positive number, got ${String(value)}`)
+  }
+  return value
+}
+
+const originGuard = (allowed: WebSocketOptions['allowedOrigins']): ResolvedOptions['isOriginAllowed'] => {
+  if (allowed === undefined) return undefined
+  if (typeof allowed === 'function') return allowed
+  if (!Array.isArray(allowed))
+    throw new Error('upgradeWebSocket: allowedOrigins must be an array of origins or a function')
+  const origins = new Set<string>()
+  for (const origin of allowed) {
+    let parsed: URL
+    try {
+      parsed = new URL(origin)
+    } catch {
+      throw new Error(`upgradeWebSocket: allowedOrigins has an invalid origin "${String(origin)}"`)
+    }
+    origins.add(parsed.origin)
+  }
+  return (origin) => origins.has(origin)
+}
+
+/** Checks options up front and fills in the defaults. */
+export const resolveOptions = (options: WebSocketOptions): ResolvedOptions => {
+  const deflate = options.perMessageDeflate ?? false
+  const heartbeat = options.heartbeat ?? {}
+  const rateLimit = options.rateLimit ?? {}
+  const protocols = options.protocols ?? []
+  if (
+    !Array.isArray(protocols) ||
+    protocols.some((p) => typeof p !== 'string' || !/^[!#-'*+.0-9A-Z^-z|~-]+$/.test(p))
+  ) {
+    throw new Error('upgradeWebSocket: protocols must be an array of subprotocol tokens')
+  }
+  return {
+    maxPayload: positiveInteger('maxPayload', options.maxPayload ?? defaults.maxPayload),
+    deflateThreshold:
+      deflate === false
+        ? false
+        : deflate === true
+          ? defaults.deflateThreshold
+          : Math.max(0, Math.floor(deflate.threshold ?? defaults.deflateThreshold)),
+    protocols,
+    isOriginAllowed: originGuard(options.allowedOrigins),
+    maxConnections: positiveInteger('maxConnections', options.maxConnections ?? defaults.maxConnections),
+    heartbeat:
+      heartbeat === false
+        ? false
+        : {
+            intervalMs: positiveInteger('heartbeat.intervalMs', heartbeat.intervalMs ?? defaults.intervalMs),
+            pongTimeoutMs: positiveInteger(
+              'heartbeat.pongTimeoutMs',
+              heartbeat.pongTimeoutMs ?? defaults.pongTimeoutMs,
+            ),
+          },
+    maxBufferedBytes: positiveInteger(
+      'maxBufferedBytes',
+      options.maxBufferedBytes ?? defaults.maxBufferedBytes,
+    ),
+    rateLimit:
+      rateLimit === false
+        ? false
+        : {
+            messagesPerSecond: positiveNumber(
+              'rateLimit.messagesPerSecond',
+              rateLimit.messagesPerSecond ?? defaults.messagesPerSecond,
+            ),
+            burst: positiveInteger('rateLimit.burst', rateLimit.burst ?? defaults.burst),
+          },
+  }
+}

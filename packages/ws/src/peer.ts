@@ -1,0 +1,274 @@
+import { randomUUID } from 'node:crypto'
+import type { Peer, PreparedFrame } from '@flumen/core'
+import type { SendOptions, WSReadyState } from 'hono/ws'
+import type { WebSocket } from 'ws'
+import { WsCloseEvent, WsErrorEvent, WsMessageEvent } from './events.js'
+import { encodeFrame } from './frame.js'
+import type { ResolvedOptions } from './options.js'
+
+/** The handlers of a WebSocket route: Hono's WSEvents, with a context that also carries the Peer. */
+export interface WebSocketEvents {
+  onOpen?: (event: Event, ws: FlumenWSContext) => void | Promise<void>
+  onMessage?: (
+    event: MessageEvent<import('hono/ws').WSMessageReceive>,
+    ws: FlumenWSContext,
+  ) => void | Promise<void>
+  onClose?: (event: CloseEvent, ws: FlumenWSContext) => void | Promise<void>
+  onError?: (event: Event, ws: FlumenWSContext) => void | Promise<void>
+}
+
+/** Counters of one route, for metrics. */
+export interface WebSocketStats {
+  /** Sockets open now. */
+  connections: number
+  /** Volatile frames dropped for slow consumers. */
+  dropped: number
+  /** Sockets closed with 4008 because their send buffer went over `maxBufferedBytes`. */
+  slowConsumers: number
+  /** Inbound messages dropped by the rate limit. */
+  rateLimited: number
+  /** Sockets terminated because they did not answer a ping in time. */
+  heartbeatTimeouts: number
+}
+
+/** What a peer needs of its route: options, counters, the set it lives in, a logger. */
+export interface RouteState {
+  readonly options: ResolvedOptions
+  readonly stats: WebSocketStats
+  readonly peers: Set<WsPeer>
+  logError(err: unknown): void
+  onPeerClosed(peer: WsPeer): void
+}
+
+// The parts of a `ws` socket used to write prepared frames straight to the TCP socket. They are
+// private to `ws` 8 and checked before use: when they look different, `ws.send` is used instead.
+interface WsInternals {
+  _socket?: { write(data: Buffer): boolean }
+  _sender?: { _state?: number }
+  _extensions?: Record<string, unknown>
+}
+
+const closeGraceMs = 2_000
+const noCompression = { compress: false }
+const rateLimitedReply = JSON.stringify({ type: 'error', code: 'RATE_LIMITED', message: 'Too many messages' })
+
+const toBuffer = (data: string | Uint8Array): Buffer =>
+  typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+
+/**
+ * The `ws` argument of the handlers: the shape of Hono's WSContext (so hono/ws code ports
+ * unchanged), plus the connection's Peer. Everything is read from the peer on demand, so a
+ * connection carries one small object rather than a URL, closures and a copy of its state.
+ */
+export class FlumenWSContext {
+  readonly peer: WsPeer
+  private parsedUrl: URL | undefined
+
+  constructor(peer: WsPeer) {
+    this.peer = peer
+  }
+
+  get raw(): WebSocket {
+    return this.peer.ws
+  }
+
+  get readyState(): WSReadyState {
+    return this.peer.ws.readyState as WSReadyState
+  }
+
+  get url(): URL {
+    this.parsedUrl ??= new URL(this.peer.url)
+    return this.parsedUrl
+  }
+
+  get protocol(): string | null {
+    return this.peer.ws.protocol || null
+  }
+
+  /** Always 'arraybuffer': binary messages arrive as ArrayBuffer. */
+  get binaryType(): BinaryType {
+    return 'arraybuffer'
+  }
+
+  send(source: string | ArrayBuffer | Uint8Array, options?: SendOptions): void {
+    this.peer.sendData(source, options)
+  }
+
+  close(code?: number, reason?: string): void {
+    this.peer.close(code, reason)
+  }
+}
+
+/** One WebSocket connection: a Peer for the hub, the target of the route's handlers. */
+export class WsPeer implements Peer {
+  readonly id: string = randomUUID()
+  readonly transport = 'ws' as const
+  readonly context: FlumenWSContext
+  private topicSet: Set<string> | undefined
+  /** Set while an async onOpen runs: messages wait for it, in order. */
+  private opening: Promise<void> | undefined
+  private tokens: number
+  private refilledAt: number
+  private strikes = 0
+  private killTimer: NodeJS.Timeout | undefined
+  /** Whether a pong (or the connection itself) came after the last heartbeat ping. */
+  alive = true
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly user: unknown,
+    private readonly events: WebSocketEvents,
+    private readonly route: RouteState,
+    /** The request URL of the upgrade. */
+    readonly url: string,
+  ) {
+    this.context = new FlumenWSContext(this)
+    const limit = route.options.rateLimit
+    this.tokens = limit ? limit.burst : 0
+    this.refilledAt = limit ? performance.now() : 0
+  }
+
+  /** Created on first use: most sockets of a plain route never join a topic. */
+  get topics(): Set<string> {
+    this.topicSet ??= new Set()
+    return this.topicSet
+  }
+
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount
+  }
+
+  /** Runs onOpen; messages that arrive before an async onOpen settles are delivered after it. */
+  open(): void {
+    const result = this.call('onOpen', new Event('open'))
+    if (result) this.opening = result.finally(() => (this.opening = undefined))
+  }
+
+  send(frame: PreparedFrame): boolean {
+    const ws = this.ws
+    if (ws.readyState !== 1) return false
+    frame.wire.ws ??= encodeFrame(toBuffer(frame.data), frame.binary)
+    const wire = frame.wire.ws
+    if (!this.hasRoomFor(wire.length, frame.volatile)) return false
+    const internals = ws as unknown as WsInternals
+    if (
+      internals._sender?._state === 0 &&
+      internals._socket &&
+      !internals._extensions?.['permessage-deflate']
+    ) {
+      internals._socket.write(wire)
+    } else {
+      ws.send(frame.data, { binary: frame.binary })
+    }
+    return true
+  }
+
+  /** `ws.send()` of the WSContext: the same send-buffer limit as prepared frames. */
+  sendData(data: string | ArrayBuffer | Uint8Array, options?: SendOptions): void {
+    if (this.ws.readyState !== 1) return
+    // A string's length stands in for its UTF-8 size: the limit is a bound, not an account.
+    const size = typeof data === 'string' ? data.length : data.byteLength
+    if (!this.hasRoomFor(size, false)) return
+    if (options?.compress === false) this.ws.send(data, noCompression)
+    else this.ws.send(data)
+  }
+
+  close(code?: number, reason?: string): void {
+    const ws = this.ws
+    if (ws.readyState === 2 || ws.readyState === 3) return
+    ws.close(code, reason)
+    // A peer that does not answer the close frame (a stalled reader) is cut off.
+    this.killTimer = setTimeout(() => ws.terminate(), closeGraceMs)
+    this.killTimer.unref()
+  }
+
+  /** Entry point of the shared 'message' listener. */
+  receive(data: Buffer, isBinary: boolean): void {
+    if (this.route.options.rateLimit && !this.takeToken()) return
+    const event = new WsMessageEvent(
+      isBinary ? data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) : data.toString(),
+    ) as unknown as MessageEvent // the fields handlers read (type, data); see WsMessageEvent
+    if (this.opening) {
+      this.opening = this.opening.then(() => void this.call('onMessage', event))
+    } else {
+      this.call('onMessage', event)
+    }
+  }
+
+  /** Entry point of the shared 'close' listener. */
+  closed(code: number, reason: Buffer): void {
+    clearTimeout(this.killTimer)
+    this.route.onPeerClosed(this)
+    this.call('onClose', new WsCloseEvent(code, reason.toString()) as unknown as CloseEvent)
+  }
+
+  /**
+   * Entry point of the shared 'error' listener: protocol errors of the client (a message over
+   * maxPayload, a bad frame) go to onError when there is one; `ws` closes the socket either way,
+   * and they are not the server's errors to log.
+   */
+  failed(err: unknown): void {
+    if (this.events.onError) this.report(err)
+  }
+
+  private hasRoomFor(size: number, volatile: boolean): boolean {
+    if (this.ws.bufferedAmount + size <= this.route.options.maxBufferedBytes) return true
+    if (volatile) {
+      this.route.stats.dropped++
+      return false
+    }
+    this.route.stats.slowConsumers++
+    this.close(4008, 'Slow consumer')
+    return false
+  }
+
+  private takeToken(): boolean {
+    const limit = this.route.options.rateLimit
+    if (!limit) return true
+    const now = performance.now()
+    this.tokens = Math.min(
+      limit.burst,
+      this.tokens + ((now - this.refilledAt) / 1000) * limit.messagesPerSecond,
+    )
+    this.refilledAt = now
+    if (this.tokens >= 1) {
+      this.tokens -= 1
+      this.strikes = 0
+      return true
+    }
+    this.route.stats.rateLimited++
+    if (this.strikes++ === 0) this.ws.send(rateLimitedReply)
+    if (this.strikes > limit.burst) this.close(1008, 'Rate limit exceeded')
+    return false
+  }
+
+  /** Calls a handler; a throw or a rejection goes to onError (or the route's logger). */
+  private call(
+    name: 'onOpen' | 'onMessage' | 'onClose',
+    event: Event | MessageEvent | CloseEvent,
+  ): Promise<void> | undefined {
+    const handler = this.events[name] as ((event: unknown, ws: FlumenWSContext) => unknown) | undefined
+    if (!handler) return undefined
+    try {
+      const result = handler(event, this.context)
+      if (result instanceof Promise) return result.then(undefined, (err: unknown) => this.report(err))
+    } catch (err) {
+      this.report(err)
+    }
+    return undefined
+  }
+
+  private report(err: unknown): void {
+    const onError = this.events.onError
+    if (!onError) {
+      this.route.logError(err)
+      return
+    }
+    try {
+      const result = onError(new WsErrorEvent(err), this.context)
+      if (result instanceof Promise) result.catch((failure: unknown) => this.route.logError(failure))
+    } catch (failure) {
+      this.route.logError(failure)
+    }
+  }
+}

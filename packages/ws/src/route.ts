@@ -1,0 +1,190 @@
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { FlumenBindings, FlumenPlugin } from '@flumen/core'
+import { FlumenError } from '@flumen/core'
+import type { Context, MiddlewareHandler } from 'hono'
+import type { WebSocket } from 'ws'
+import { WebSocketServer } from 'ws'
+import type { WebSocketOptions } from './options.js'
+import { resolveOptions } from './options.js'
+import type { RouteState, WebSocketEvents, WebSocketStats } from './peer.js'
+import { WsPeer } from './peer.js'
+
+const kPeer = Symbol('flumen.peer')
+type PeerSocket = WebSocket & { [kPeer]: WsPeer }
+
+// Listeners shared by every socket: `this` is the socket, so no closure is kept per connection.
+function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  ;(this as PeerSocket)[kPeer].receive(data, isBinary)
+}
+function onClose(this: WebSocket, code: number, reason: Buffer): void {
+  ;(this as PeerSocket)[kPeer].closed(code, reason)
+}
+function onError(this: WebSocket, err: Error): void {
+  ;(this as PeerSocket)[kPeer].failed(err)
+}
+function onPong(this: WebSocket): void {
+  ;(this as PeerSocket)[kPeer].alive = true
+}
+
+/** A WebSocket route handler, with its live peers and counters. */
+export interface WebSocketRoute extends MiddlewareHandler {
+  /** The route's open connections. */
+  readonly peers: ReadonlySet<WsPeer>
+  readonly stats: Readonly<WebSocketStats>
+}
+
+/**
+ * A WebSocket route on the `ws` library that takes Hono's WSEvents, so `hono/ws` code ports
+ * unchanged, and sits behind the same middleware as any route: a 401 from auth is a real HTTP
+ * 401 and no upgrade happens. `createEvents(c)` runs once per connection, before the upgrade;
+ * keep what the handlers need from `c`, not `c` itself, to keep connections light.
+ *
+ * A plain GET (no `Upgrade: websocket`) gets 426. Needs `serve()` from @flumen/core.
+ */
+export const upgradeWebSocket = (
+  createEvents: (c: Context) => WebSocketEvents | Promise<WebSocketEvents>,
+  options: WebSocketOptions = {},
+): WebSocketRoute => {
+  if (typeof createEvents !== 'function') throw new Error('upgradeWebSocket: createEvents must be a function')
+  const resolved = resolveOptions(options)
+  const heartbeat = resolved.heartbeat
+  if (heartbeat && heartbeat.pongTimeoutMs >= heartbeat.intervalMs) {
+    throw new Error('upgradeWebSocket: heartbeat.pongTimeoutMs must be shorter than heartbeat.intervalMs')
+  }
+  const stats: WebSocketStats = {
+    connections: 0,
+    dropped: 0,
+    slowConsumers: 0,
+    rateLimited: 0,
+    heartbeatTimeouts: 0,
+  }
+  const peers = new Set<WsPeer>()
+  let pingTimer: NodeJS.Timeout | undefined
+  let pongTimer: NodeJS.Timeout | undefined
+  let emptied: (() => void) | undefined
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    maxPayload: resolved.maxPayload,
+    perMessageDeflate: resolved.deflateThreshold === false ? false : { threshold: resolved.deflateThreshold },
+    handleProtocols: (offered) => resolved.protocols.find((protocol) => offered.has(protocol)) ?? false,
+  })
+
+  const sweep = (): void => {
+    for (const peer of peers) {
+      peer.alive = false
+      peer.ws.ping()
+    }
+    pongTimer = setTimeout(
+      () => {
+        for (const peer of peers) {
+          if (!peer.alive) {
+            stats.heartbeatTimeouts++
+            peer.ws.terminate()
+          }
+        }
+      },
+      heartbeat ? heartbeat.pongTimeoutMs : 0,
+    )
+    pongTimer.unref()
+  }
+
+  const route: RouteState = {
+    options: resolved,
+    stats,
+    peers,
+    logError: (err) => console.error('[flumen/ws] handler failed:', err),
+    onPeerClosed: (peer) => {
+      if (!peers.delete(peer)) return
+      stats.connections = peers.size
+      if (peers.size === 0) {
+        clearInterval(pingTimer)
+        clearTimeout(pongTimer)
+        pingTimer = undefined
+        emptied?.()
+      }
+    },
+  }
+
+  const plugin: FlumenPlugin = {
+    name: 'flumen-ws',
+    drain: async (signal) => {
+      if (peers.size === 0) return
+      const done = new Promise<void>((resolve) => {
+        emptied = resolve
+      })
+      for (const peer of peers) peer.close(1001, 'Server shutting down')
+      const aborted = new Promise<void>((resolve) =>
+        signal.addEventListener('abort', () => resolve(), { once: true }),
+      )
+      await Promise.race([done, aborted])
+      for (const peer of peers) peer.ws.terminate()
+    },
+    stop: () => {
+      clearInterval(pingTimer)
+      clearTimeout(pongTimer)
+    },
+  }
+
+  const open = (ws: WebSocket, user: unknown, events: WebSocketEvents, url: string): void => {
+    const peer = new WsPeer(ws, user, events, route, url)
+    ;(ws as PeerSocket)[kPeer] = peer
+    peers.add(peer)
+    stats.connections = peers.size
+    ws.on('message', onMessage)
+    ws.on('close', onClose)
+    ws.on('error', onError)
+    if (heartbeat) {
+      ws.on('pong', onPong)
+      if (!pingTimer) {
+        pingTimer = setInterval(sweep, heartbeat.intervalMs)
+        pingTimer.unref()
+      }
+    }
+    peer.open()
+  }
+
+  const handler = async function upgradeWebSocket(
+    c: Context<{ Bindings: FlumenBindings }>,
+  ): Promise<Response> {
+    if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
+      throw new FlumenError('UPGRADE_REQUIRED', 'This route only accepts WebSocket connections', {
+        headers: { Upgrade: 'websocket' },
+      })
+    }
+    const upgrade = c.env?.upgrade
+    if (!upgrade) throw new Error('upgradeWebSocket needs serve() from @flumen/core')
+    const origin = c.req.header('origin')
+    if (origin !== undefined && resolved.isOriginAllowed && !resolved.isOriginAllowed(origin)) {
+      throw new FlumenError('FORBIDDEN', 'Origin not allowed')
+    }
+    if (peers.size >= resolved.maxConnections) throw new FlumenError('UNAVAILABLE', 'Too many connections')
+    const events = await createEvents(c)
+    const user = (c.var as Record<string, unknown>).user
+    const url = c.req.url
+    const incoming: IncomingMessage = c.env.incoming
+    const { socket, head }: { socket: Duplex; head: Buffer } = upgrade
+    c.env.flumen.register(plugin)
+    upgrade.accept((headers) => {
+      // Headers set by middleware (cookies, request ids, CORS) go out on the 101.
+      const addHeaders = (lines: string[]): void => {
+        headers.forEach((value, key) => {
+          if (key !== 'content-type' && key !== 'content-length') lines.push(`${key}: ${value}`)
+        })
+      }
+      wss.on('headers', addHeaders)
+      try {
+        wss.handleUpgrade(incoming, socket, head, (ws) => open(ws, user, events, url))
+      } finally {
+        wss.off('headers', addHeaders)
+      }
+    })
+    return c.body(null)
+  }
+  return Object.assign(handler as unknown as MiddlewareHandler, {
+    peers: peers as ReadonlySet<WsPeer>,
+    stats: stats as Readonly<WebSocketStats>,
+  })
+}
