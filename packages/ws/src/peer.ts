@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto'
 import type { Peer, PreparedFrame } from '@flumen/core'
+import { createId } from '@flumen/core'
 import type { SendOptions, WSReadyState } from 'hono/ws'
 import type { WebSocket } from 'ws'
 import { WsCloseEvent, WsErrorEvent, WsMessageEvent } from './events.js'
@@ -101,7 +101,7 @@ export class FlumenWSContext {
 
 /** One WebSocket connection: a Peer for the hub, the target of the route's handlers. */
 export class WsPeer implements Peer {
-  readonly id: string = randomUUID()
+  readonly id: string = createId()
   readonly transport = 'ws' as const
   readonly context: FlumenWSContext
   private topicSet: Set<string> | undefined
