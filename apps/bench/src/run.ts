@@ -155,18 +155,19 @@ const scenarios: Scenario[] = [
     id: 'ws-fanout',
     title: `WebSocket fan-out (${quick ? 500 : 2000} clients, 64-byte text, 4 publishes in flight)`,
     server: 'ws',
-    impls: wsImpls,
+    impls: [...wsImpls, { id: 'flumen-hub', label: 'Flumen hub (protocol v1)' }],
     unit: 'deliveries/s',
     higherIsBetter: true,
     opsName: 'delivery',
     targets: [
-      { impl: 'flumen', vs: 'raw', ratio: 1.0, label: 'fan-out ≥1.0x raw ws' },
-      { impl: 'flumen', vs: 'socketio', ratio: 1.5, label: 'fan-out ≥1.5x socket.io' },
+      { impl: 'flumen-hub', vs: 'raw', ratio: 1.0, label: 'fan-out ≥1.0x raw ws' },
+      { impl: 'flumen-hub', vs: 'socketio', ratio: 1.5, label: 'fan-out ≥1.5x socket.io' },
     ],
     run: (server) =>
       measured(server, 'ws', {
         mode: 'fanout',
         socketIo: server.child.spawnargs.includes('socketio'),
+        flumen: server.child.spawnargs.includes('flumen-hub'),
         connections: quick ? 500 : 2000,
         window: 4,
         payloadBytes: 64,

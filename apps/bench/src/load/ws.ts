@@ -9,6 +9,8 @@ export interface WsLoadConfig {
   mode: 'echo' | 'fanout' | 'idle'
   /** Speak Socket.IO's framing instead of plain messages. */
   socketIo: boolean
+  /** Speak Flumen protocol v1: subscribe to `bench` first, publish with `echo`. */
+  flumen?: boolean
   connections: number
   warmupMs: number
   durationMs: number
@@ -17,6 +19,14 @@ export interface WsLoadConfig {
   payloadBytes: number
   path?: string
 }
+
+const subscribeFlumen = (ws: RawWebSocket): Promise<RawWebSocket> =>
+  new Promise((resolve) => {
+    ws.onMessage = (payload) => {
+      if (payload.includes('"ack"')) resolve(ws)
+    }
+    ws.send(Buffer.from('{"type":"subscribe","id":1,"topic":"bench"}'))
+  })
 
 const connectAll = async (config: WsLoadConfig): Promise<RawWebSocket[]> => {
   const sockets: RawWebSocket[] = []
@@ -27,7 +37,9 @@ const connectAll = async (config: WsLoadConfig): Promise<RawWebSocket[]> => {
       Array.from({ length: count }, (_, j) =>
         config.socketIo
           ? socketIoConnect(config.port, i + j)
-          : RawWebSocket.connect(config.port, config.path ?? '/', i + j),
+          : config.flumen
+            ? RawWebSocket.connect(config.port, '/', i + j).then(subscribeFlumen)
+            : RawWebSocket.connect(config.port, config.path ?? '/', i + j),
       ),
     )
     sockets.push(...opened)
@@ -36,7 +48,13 @@ const connectAll = async (config: WsLoadConfig): Promise<RawWebSocket[]> => {
 }
 
 const encode = (config: WsLoadConfig, event: string, text: string): Buffer =>
-  Buffer.from(config.socketIo ? `42["${event}","${text}"]` : text)
+  Buffer.from(
+    config.socketIo
+      ? `42["${event}","${text}"]`
+      : config.flumen
+        ? `{"type":"publish","topic":"bench","data":"${text}","echo":true}`
+        : text,
+  )
 
 runLoad<WsLoadConfig>(async (config) => {
   const sockets = await connectAll(config)

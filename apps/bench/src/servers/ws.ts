@@ -1,6 +1,7 @@
 // WebSocket servers for echo, fan-out and idle memory. A text message that starts with '#' is
 // broadcast to every connection; any other message is echoed to its sender.
 import { createServer } from 'node:http'
+import { createHub } from '@flumen/broadcast'
 import { createApp, serve as flumenServe, prepareFrame } from '@flumen/core'
 import type { WebSocketEvents } from '@flumen/ws'
 import { upgradeWebSocket as flumenUpgradeWebSocket } from '@flumen/ws'
@@ -11,7 +12,7 @@ import { Server as SocketIoServer } from 'socket.io'
 import { WebSocketServer } from 'ws'
 import { announce, implementation } from './harness.js'
 
-const impl = implementation(['raw', 'hono', 'socketio', 'flumen'])
+const impl = implementation(['raw', 'hono', 'socketio', 'flumen', 'flumen-hub'])
 const hash = 0x23
 
 if (impl === 'raw') {
@@ -76,6 +77,13 @@ if (impl === 'raw') {
   }
   app.get('/', route)
   announce(await flumenServe(app, { port: 0, hostname: '127.0.0.1' }))
+} else if (impl === 'flumen-hub') {
+  // The broadcast hub speaking protocol v1: clients subscribe to `bench` and publish to it.
+  // Presence is off: the scenario measures message delivery, not 2,000² join events at setup.
+  const hub = createHub({ presence: false })
+  const app = createApp()
+  app.get('/', hub.websocket({ rateLimit: { messagesPerSecond: 1e6, burst: 1e6 } }))
+  announce(await flumenServe(app, { port: 0, hostname: '127.0.0.1', plugins: [hub] }))
 } else {
   const server = createServer()
   const io = new SocketIoServer(server, { transports: ['websocket'], serveClient: false })

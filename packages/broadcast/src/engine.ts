@@ -1,0 +1,101 @@
+/** Where a topic's stream stands: `epoch` changes when its history is lost (a restart, a flush). */
+export interface StreamPosition {
+  readonly epoch: string
+  readonly offset: number
+}
+
+/** A message as engines store and deliver it. */
+export interface EngineMessage {
+  readonly topic: string
+  /** The payload, already serialized as JSON text. */
+  readonly data: string
+  readonly epoch: string
+  readonly offset: number
+  /** Peer id of the publisher, skipped at delivery; absent when the publisher asked for its own copy. */
+  readonly origin?: string
+}
+
+export interface HistoryResult {
+  /**
+   * True when every message after `since` is in `messages`; false when the gap left the
+   * history window or the epoch changed (the client must resync).
+   */
+  readonly recovered: boolean
+  /** Messages after `since`, in offset order (empty when not recovered or no `since`). */
+  readonly messages: readonly EngineMessage[]
+  /** The stream's position when the history was read: messages up to it are in `messages`. */
+  readonly position: StreamPosition
+}
+
+/** One connection present in a topic. */
+export interface PresenceMember {
+  /** The connection (peer id); a user with two tabs has two. */
+  readonly connectionId: string
+  /** Who it is: presence events count a user once however many connections it has. */
+  readonly userId: string
+  /** What others see of the user (JSON), e.g. `{ id, name }`. */
+  readonly info: unknown
+}
+
+export interface PresenceChange {
+  readonly topic: string
+  readonly join?: readonly PresenceMember[]
+  readonly leave?: readonly PresenceMember[]
+}
+
+/** What an engine calls back into the hub with: messages and presence changes from every node. */
+export interface EngineListener {
+  onMessage(message: EngineMessage): void
+  onPresence(change: PresenceChange): void
+}
+
+/**
+ * The hub's storage and transport between nodes. `memoryEngine()` serves one process;
+ * `redisEngine()` (from @flumen/broadcast-redis) the same contract across many. Every engine
+ * passes the conformance suite in `@flumen/broadcast/conformance`.
+ */
+export interface Engine {
+  readonly name: string
+  /** Called once by the hub before anything else. */
+  attach(listener: EngineListener): void
+  /**
+   * Appends to the topic's history and delivers to every node subscribed to the topic (this one
+   * included, through `onMessage`). Resolves once stored; rejects when it could not be.
+   */
+  publish(topic: string, data: string, options?: { origin?: string }): Promise<EngineMessage>
+  /** This node wants the topic's messages and presence changes. */
+  subscribe(topic: string): Promise<void>
+  unsubscribe(topic: string): Promise<void>
+  /** Messages after `since` (none without it) and the current position, read atomically. */
+  history(topic: string, since?: StreamPosition): Promise<HistoryResult>
+  presenceAdd(topic: string, member: PresenceMember): Promise<void>
+  presenceRemove(topic: string, connectionId: string): Promise<void>
+  presenceList(topic: string): Promise<readonly PresenceMember[]>
+  close(): Promise<void>
+}
+
+/** How long and how much history each topic keeps. */
+export interface HistoryOptions {
+  /**
+   * Messages kept per topic for recovery; 0 turns history off.
+   * @default 1000
+   */
+  size?: number
+  /**
+   * Age after which a message leaves the history.
+   * @default 600_000 (10 minutes)
+   */
+  ttlMs?: number
+}
+
+export const historyDefaults = { size: 1000, ttlMs: 600_000 } as const
+
+/** Checks history options up front and fills in the defaults. */
+export const resolveHistory = (options: HistoryOptions = {}, owner = 'engine'): Required<HistoryOptions> => {
+  const size = options.size ?? historyDefaults.size
+  const ttlMs = options.ttlMs ?? historyDefaults.ttlMs
+  if (!Number.isInteger(size) || size < 0) throw new Error(`${owner}: history.size must be an integer >= 0`)
+  if (!Number.isInteger(ttlMs) || ttlMs < 1)
+    throw new Error(`${owner}: history.ttlMs must be a positive integer`)
+  return { size, ttlMs }
+}

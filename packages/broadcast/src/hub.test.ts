@@ -1,0 +1,409 @@
+import { once } from 'node:events'
+import type { Socket } from 'node:net'
+import type { FlumenBindings, FlumenServer } from '@flumen/core'
+import { createApp, FlumenError, serve } from '@flumen/core'
+import type { WebSocketOptions } from '@flumen/ws'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import WebSocket from 'ws'
+import type { Hub, HubOptions, StandardSchemaV1 } from './index.js'
+import { createHub } from './index.js'
+
+type Env = { Bindings: FlumenBindings; Variables: { user: unknown } }
+type Json = Record<string, unknown>
+
+const servers: FlumenServer[] = []
+const sockets: WebSocket[] = []
+afterEach(async () => {
+  for (const socket of sockets.splice(0)) socket.terminate()
+  await Promise.all(servers.splice(0).map((server) => server.close({ timeoutMs: 200 })))
+})
+
+interface TestClient {
+  socket: WebSocket
+  received: Json[]
+  send(message: Json | string): void
+  /** The first received message (from the start) matching `match` that was not taken yet. */
+  next(match?: (message: Json) => boolean, timeoutMs?: number): Promise<Json>
+  request(message: Json): Promise<Json>
+}
+
+let nextId = 1
+
+const start = async (
+  options: HubOptions = {},
+  wsOptions: WebSocketOptions = {},
+): Promise<{ hub: Hub; server: FlumenServer; connect(user?: string): Promise<TestClient> }> => {
+  const hub = createHub({ logError: () => {}, ...options })
+  const app = createApp<Env>()
+  app.use('/ws', async (c, next) => {
+    const name = c.req.query('user')
+    if (name) c.set('user', { id: name, name, role: 'secret-role' })
+    await next()
+  })
+  app.get('/ws', hub.websocket(wsOptions))
+  const server = await serve(app, { port: 0, hostname: '127.0.0.1', plugins: [hub] })
+  servers.push(server)
+  const connect = async (user?: string): Promise<TestClient> => {
+    const socket = new WebSocket(
+      `ws://127.0.0.1:${server.port}/ws${user ? `?user=${user}` : ''}`,
+      'flumen.v1',
+    )
+    sockets.push(socket)
+    const received: Json[] = []
+    const taken = new Set<Json>()
+    const waiters: (() => void)[] = []
+    socket.on('message', (data: Buffer) => {
+      received.push(JSON.parse(data.toString()) as Json)
+      for (const waiter of waiters.splice(0)) waiter()
+    })
+    await once(socket, 'open')
+    const client: TestClient = {
+      socket,
+      received,
+      send: (message) => socket.send(typeof message === 'string' ? message : JSON.stringify(message)),
+      next: (match = () => true, timeoutMs = 5_000) =>
+        new Promise((resolve, reject) => {
+          const timer = setTimeout(
+            () => reject(new Error(`no matching message; got ${JSON.stringify(received)}`)),
+            timeoutMs,
+          )
+          const look = (): void => {
+            const found = received.find((m) => !taken.has(m) && match(m))
+            if (found) {
+              taken.add(found)
+              clearTimeout(timer)
+              resolve(found)
+            } else waiters.push(look)
+          }
+          look()
+        }),
+      request: (message) => {
+        const id = nextId++
+        client.send({ ...message, id })
+        return client.next((m) => m.id === id && m.type !== 'message')
+      },
+    }
+    return client
+  }
+  return { hub, server, connect }
+}
+
+const isMessage = (topic: string) => (m: Json) => m.type === 'message' && m.topic === topic
+
+describe('hub over WebSocket', () => {
+  it('lets two clients in a room see each other, not themselves unless they ask', async () => {
+    const { connect } = await start()
+    const alice = await connect('alice')
+    const bob = await connect('bob')
+    expect(alice.socket.protocol).toBe('flumen.v1')
+    expect(await alice.request({ type: 'subscribe', topic: 'room:1' })).toMatchObject({
+      type: 'ack',
+      recovered: true,
+    })
+    await bob.request({ type: 'subscribe', topic: 'room:1' })
+
+    const ack = await alice.request({ type: 'publish', topic: 'room:1', data: { text: 'hi bob' } })
+    expect(ack).toMatchObject({ type: 'ack', offset: 1 })
+    expect(await bob.next(isMessage('room:1'))).toMatchObject({ data: { text: 'hi bob' }, offset: 1 })
+    await bob.request({ type: 'publish', topic: 'room:1', data: 'hi alice' })
+    expect(await alice.next(isMessage('room:1'))).toMatchObject({ data: 'hi alice', offset: 2 })
+    await alice.request({ type: 'publish', topic: 'room:1', data: 'echo me', echo: true })
+    expect((await alice.next(isMessage('room:1'))).data).toBe('echo me')
+    // Alice never received her own first message.
+    expect(alice.received.filter(isMessage('room:1')).map((m) => m.data)).toEqual(['hi alice', 'echo me'])
+  })
+
+  it('acks publishes with increasing offsets and stamps messages with epoch and offset', async () => {
+    const { connect } = await start()
+    const client = await connect('a')
+    const offsets: number[] = []
+    for (let i = 0; i < 5; i++)
+      offsets.push((await client.request({ type: 'publish', topic: 't', data: i })).offset as number)
+    expect(offsets).toEqual([1, 2, 3, 4, 5])
+    const sub = await client.request({ type: 'subscribe', topic: 't' })
+    expect(sub).toMatchObject({ recovered: true, offset: 5 })
+    expect(typeof sub.epoch).toBe('string')
+  })
+
+  it('reaches WS peers from server code, with except', async () => {
+    const { connect, hub } = await start()
+    const a = await connect('a')
+    const b = await connect('b')
+    await a.request({ type: 'subscribe', topic: 'news' })
+    await b.request({ type: 'subscribe', topic: 'news' })
+    expect(await hub.publish('news', { headline: 'up' })).toBe(1)
+    expect((await a.next(isMessage('news'))).data).toEqual({ headline: 'up' })
+    expect((await b.next(isMessage('news'))).data).toEqual({ headline: 'up' })
+    expect(hub.stats.peers).toBe(2)
+    await expect(hub.publish('', 1)).rejects.toThrow(FlumenError)
+    await expect(hub.publish('news', undefined)).rejects.toThrow(/JSON/)
+  })
+
+  it('shows presence: joins, a user with two tabs once, leaves, and a client that vanished', async () => {
+    const { connect } = await start({}, { heartbeat: { intervalMs: 100, pongTimeoutMs: 50 } })
+    const alice = await connect('alice')
+    await alice.request({ type: 'subscribe', topic: 'room:p' })
+    expect(await alice.next((m) => m.type === 'presence' && Array.isArray(m.members))).toMatchObject({
+      members: [{ id: 'alice', name: 'alice' }],
+    })
+    const bob = await connect('bob')
+    await bob.request({ type: 'subscribe', topic: 'room:p' })
+    const joinedBob = (m: Json): boolean =>
+      m.type === 'presence' &&
+      Array.isArray(m.join) &&
+      (m.join as Json[]).some((member) => member.id === 'bob')
+    expect(await alice.next(joinedBob)).toMatchObject({ join: [{ id: 'bob', name: 'bob' }] })
+    const bobMembers = await bob.next((m) => m.type === 'presence' && Array.isArray(m.members))
+    expect((bobMembers.members as Json[]).map((m) => m.id).sort()).toEqual(['alice', 'bob'])
+    expect(JSON.stringify(bobMembers)).not.toContain('secret-role')
+
+    const bobTab2 = await connect('bob')
+    await bobTab2.request({ type: 'subscribe', topic: 'room:p' })
+    bobTab2.socket.close()
+    await once(bobTab2.socket, 'close')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    // Bob still has a tab open: no leave, and his second tab was no second join.
+    expect(alice.received.filter((m) => m.type === 'presence' && m.leave)).toEqual([])
+    expect(alice.received.filter(joinedBob)).toHaveLength(1)
+
+    // Bob's last tab stops answering (no close frame): the heartbeat ends it, presence follows.
+    ;(bob.socket as unknown as { _socket: Socket })._socket.pause()
+    expect(await alice.next((m) => m.type === 'presence' && Array.isArray(m.leave), 3_000)).toMatchObject({
+      leave: [{ id: 'bob', name: 'bob' }],
+    })
+  })
+
+  it('refuses unauthorized subscribe and publish with FORBIDDEN and leaks nothing', async () => {
+    const { connect, hub } = await start({
+      authorize: ({ user, action, topic }) =>
+        topic !== 'secret' || (user as { id: string } | undefined)?.id === 'admin' || action === 'call',
+    })
+    const admin = await connect('admin')
+    const eve = await connect('eve')
+    await admin.request({ type: 'subscribe', topic: 'secret' })
+    expect(await eve.request({ type: 'subscribe', topic: 'secret' })).toMatchObject({
+      type: 'error',
+      code: 'FORBIDDEN',
+    })
+    expect(await eve.request({ type: 'publish', topic: 'secret', data: 'x' })).toMatchObject({
+      type: 'error',
+      code: 'FORBIDDEN',
+    })
+    await hub.publish('secret', 'classified')
+    await admin.next(isMessage('secret'))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(JSON.stringify(eve.received)).not.toContain('classified')
+    expect(eve.received.filter((m) => m.type === 'presence')).toEqual([])
+  })
+
+  it('answers bad input with errors and keeps the socket usable', async () => {
+    const { connect } = await start({ maxTopicLength: 64 })
+    const client = await connect('a')
+    client.send('{not json')
+    expect(await client.next((m) => m.type === 'error')).toMatchObject({
+      code: 'BAD_REQUEST',
+      message: 'Malformed JSON',
+    })
+    client.send('[1,2]')
+    expect(await client.next((m) => m.type === 'error')).toMatchObject({
+      message: 'A message must be a JSON object',
+    })
+    expect(await client.request({ type: 'teleport' })).toMatchObject({
+      code: 'BAD_REQUEST',
+      message: 'Unknown message type',
+    })
+    expect(await client.request({ type: 'subscribe' })).toMatchObject({ code: 'BAD_REQUEST' })
+    expect(await client.request({ type: 'subscribe', topic: 'x'.repeat(65) })).toMatchObject({
+      code: 'BAD_REQUEST',
+    })
+    expect(await client.request({ type: 'subscribe', topic: 'bad\nname' })).toMatchObject({
+      code: 'BAD_REQUEST',
+    })
+    expect(await client.request({ type: 'subscribe', topic: 't', since: { epoch: 5 } })).toMatchObject({
+      code: 'BAD_REQUEST',
+    })
+    expect(await client.request({ type: 'publish', topic: 't' })).toMatchObject({ code: 'BAD_REQUEST' })
+    expect(await client.request({ type: 'unsubscribe', topic: 'never' })).toMatchObject({
+      code: 'BAD_REQUEST',
+    })
+    client.send({ type: 'ping', id: -1 })
+    expect(await client.next((m) => m.type === 'error' && String(m.message).includes('id'))).toBeDefined()
+    client.socket.send(Buffer.from([1, 2, 3]))
+    expect(await client.next((m) => m.type === 'error' && String(m.message).includes('Binary'))).toBeDefined()
+    client.send({ type: 'ping' })
+    expect(await client.next((m) => m.type === 'pong')).toEqual({ type: 'pong' })
+    expect(client.socket.readyState).toBe(WebSocket.OPEN)
+  })
+
+  it('limits subscriptions per connection', async () => {
+    const { connect } = await start({ maxSubscriptionsPerPeer: 2 })
+    const client = await connect('a')
+    await client.request({ type: 'subscribe', topic: 'a' })
+    await client.request({ type: 'subscribe', topic: 'b' })
+    expect(await client.request({ type: 'subscribe', topic: 'c' })).toMatchObject({ code: 'BAD_REQUEST' })
+    expect(await client.request({ type: 'subscribe', topic: 'a' })).toMatchObject({ code: 'BAD_REQUEST' })
+    expect(await client.request({ type: 'unsubscribe', topic: 'a' })).toMatchObject({ type: 'ack' })
+    expect(await client.request({ type: 'subscribe', topic: 'c' })).toMatchObject({ type: 'ack' })
+  })
+
+  it('runs RPC methods: result, error, timeout, unknown, schema', async () => {
+    const { connect, hub } = await start({ callTimeoutMs: 100 })
+    const upper: StandardSchemaV1<unknown, { text: string }> = {
+      '~standard': {
+        version: 1,
+        vendor: 'test',
+        validate: (value) =>
+          typeof value === 'object' && value !== null && typeof (value as Json).text === 'string'
+            ? { value: { text: ((value as Json).text as string).toUpperCase() } }
+            : { issues: [{ message: 'expected a string', path: ['text'] }] },
+      },
+    }
+    hub.method('rename', (data, { user }) => ({ from: (user as { id: string }).id, to: data.text }), {
+      schema: upper,
+    })
+    hub.method('fail', () => {
+      throw new FlumenError('CONFLICT', 'Name taken')
+    })
+    hub.method('crash', () => {
+      throw new Error('db password in here')
+    })
+    hub.method('slow', () => new Promise((resolve) => setTimeout(resolve, 1_000)))
+    expect(() => hub.method('fail', () => 1)).toThrow(/already registered/)
+    const client = await connect('carol')
+    expect(await client.request({ type: 'call', method: 'rename', data: { text: 'dave' } })).toEqual({
+      type: 'result',
+      id: expect.any(Number),
+      data: { from: 'carol', to: 'DAVE' },
+    })
+    expect(await client.request({ type: 'call', method: 'rename', data: { text: 1 } })).toMatchObject({
+      code: 'BAD_REQUEST',
+      message: 'text: expected a string',
+    })
+    expect(await client.request({ type: 'call', method: 'fail' })).toMatchObject({
+      code: 'CONFLICT',
+      message: 'Name taken',
+    })
+    const crash = await client.request({ type: 'call', method: 'crash' })
+    expect(crash).toMatchObject({ code: 'INTERNAL' })
+    expect(JSON.stringify(crash)).not.toContain('password')
+    expect(await client.request({ type: 'call', method: 'slow' })).toMatchObject({ code: 'TIMEOUT' })
+    expect(await client.request({ type: 'call', method: 'nope' })).toMatchObject({ code: 'NOT_FOUND' })
+  })
+
+  it('validates client publishes with topic schemas', async () => {
+    const { connect, hub } = await start()
+    hub.topicSchema('chat:*', {
+      '~standard': {
+        version: 1,
+        vendor: 'test',
+        validate: (value) =>
+          typeof value === 'string' && value.length <= 10 ? { value } : { issues: [{ message: 'too long' }] },
+      },
+    })
+    const client = await connect('a')
+    expect(await client.request({ type: 'publish', topic: 'chat:1', data: 'short' })).toMatchObject({
+      type: 'ack',
+    })
+    expect(await client.request({ type: 'publish', topic: 'chat:1', data: 'much too long' })).toMatchObject({
+      code: 'BAD_REQUEST',
+      message: 'too long',
+    })
+    expect(await client.request({ type: 'publish', topic: 'other', data: 'much too long' })).toMatchObject({
+      type: 'ack',
+    })
+  })
+
+  it('replaces the user with an auth message', async () => {
+    const { connect } = await start({
+      authenticate: (token) => (token === 'good' ? { id: 'renewed' } : undefined),
+      authorize: ({ user, topic }) =>
+        topic !== 'vip' || (user as { id: string } | undefined)?.id === 'renewed',
+    })
+    const client = await connect('plain')
+    expect(await client.request({ type: 'subscribe', topic: 'vip' })).toMatchObject({ code: 'FORBIDDEN' })
+    expect(await client.request({ type: 'auth', token: 'bad' })).toMatchObject({ code: 'UNAUTHORIZED' })
+    expect(await client.request({ type: 'auth', token: 'good' })).toMatchObject({ type: 'ack' })
+    expect(await client.request({ type: 'subscribe', topic: 'vip' })).toMatchObject({ type: 'ack' })
+  })
+})
+
+describe('recovery', () => {
+  it('replays exactly the gap over 10,000 messages with random disconnects', async () => {
+    const { connect, hub } = await start({ history: { size: 20_000 } })
+    const total = 10_000
+    const received: number[] = []
+    let position: { epoch: string; offset: number } | undefined
+    let published = 0
+    let disconnects = 0
+    // A deterministic "random" sequence, so a failure replays the same way.
+    let seed = 42
+    const random = (): number => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31
+      return seed / 2 ** 31
+    }
+    let publisher: Promise<void> | undefined
+    const publishAll = async (): Promise<void> => {
+      while (published < total) {
+        const batch = Math.min(50, total - published)
+        for (let i = 0; i < batch; i++) await hub.publish('stream', ++published)
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+    }
+    while (received.length < total) {
+      const client = await connect('r')
+      const ack = await client.request({
+        type: 'subscribe',
+        topic: 'stream',
+        ...(position ? { since: position } : {}),
+      })
+      expect(ack.recovered).toBe(true)
+      position ??= { epoch: ack.epoch as string, offset: ack.offset as number }
+      publisher ??= publishAll() // starts once the first subscription is in place
+      const budget = 200 + Math.floor(random() * 1_500)
+      for (let n = 0; n < budget && received.length < total; n++) {
+        let message: Json
+        try {
+          message = await client.next(isMessage('stream'), 5_000)
+        } catch {
+          break
+        }
+        received.push(message.data as number)
+        position = { epoch: message.epoch as string, offset: message.offset as number }
+      }
+      client.socket.terminate()
+      disconnects++
+    }
+    await publisher
+    expect(received).toEqual(Array.from({ length: total }, (_, i) => i + 1))
+    expect(disconnects).toBeGreaterThan(5)
+  }, 60_000)
+
+  it('says recovered:false when the gap left the history window', async () => {
+    const { connect, hub } = await start({ history: { size: 10 } })
+    const client = await connect('r')
+    const ack = await client.request({ type: 'subscribe', topic: 'small' })
+    client.socket.terminate()
+    for (let i = 0; i < 50; i++) await hub.publish('small', i)
+    const again = await connect('r')
+    const resumed = await again.request({
+      type: 'subscribe',
+      topic: 'small',
+      since: { epoch: ack.epoch, offset: ack.offset },
+    })
+    expect(resumed).toMatchObject({ type: 'ack', recovered: false, offset: 50 })
+    await hub.publish('small', 'live')
+    expect((await again.next(isMessage('small'))).data).toBe('live')
+    expect(again.received.filter(isMessage('small'))).toHaveLength(1)
+  })
+
+  it('cleans up topics and presence when peers leave', async () => {
+    const { connect, hub } = await start()
+    const client = await connect('c')
+    await client.request({ type: 'subscribe', topic: 'x' })
+    expect(hub.stats.topics).toBe(1)
+    client.socket.close()
+    await vi.waitFor(() => expect(hub.stats.peers).toBe(0))
+    expect(hub.stats.topics).toBe(0)
+    expect(await hub.presence('x')).toEqual([])
+  })
+})

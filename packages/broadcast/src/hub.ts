@@ -1,0 +1,648 @@
+import type { FlumenPlugin, Peer, PreparedFrame } from '@flumen/core'
+import { FlumenError, prepareFrame, toFlumenError } from '@flumen/core'
+import type { WebSocketEvents, WebSocketOptions, WebSocketRoute } from '@flumen/ws'
+import { upgradeWebSocket } from '@flumen/ws'
+import type {
+  Engine,
+  EngineMessage,
+  HistoryOptions,
+  PresenceChange,
+  PresenceMember,
+  StreamPosition,
+} from './engine.js'
+import { memoryEngine } from './memory-engine.js'
+import type { InboundMessage } from './protocol.js'
+import {
+  ackEnvelope,
+  errorEnvelope,
+  messageEnvelope,
+  parsePosition,
+  pongEnvelope,
+  protocolName,
+  resultEnvelope,
+  subscribeAck,
+} from './protocol.js'
+import type { StandardSchemaV1 } from './schema.js'
+import { validate } from './schema.js'
+
+export type HubAction = 'subscribe' | 'publish' | 'call'
+
+/** What the authorizer is asked for every operation of a client. */
+export interface AuthorizeRequest {
+  /** What auth put in `c.var.user` (or what an `auth` message replaced it with). */
+  readonly user: unknown
+  readonly action: HubAction
+  /** The topic, or the method name for `call`. */
+  readonly topic: string
+  readonly peer: Peer
+}
+
+export type Authorizer = (request: AuthorizeRequest) => boolean | Promise<boolean>
+
+/** How a user appears in presence: `id` counts a user once across tabs, `info` is what others see. */
+export type PresenceIdentity = (user: unknown, peer: Peer) => { id: string; info: unknown }
+
+export interface HubOptions {
+  /**
+   * Where messages, history and presence live.
+   * @default memoryEngine({ history })
+   */
+  engine?: Engine
+  /** History bounds of the default memory engine (ignored when `engine` is given). */
+  history?: HistoryOptions
+  /**
+   * Asked before every subscribe, publish and call of a client; false → `FORBIDDEN`.
+   * @default every operation is allowed (use topicRules from @flumen/auth for deny-by-default)
+   */
+  authorize?: Authorizer
+  /**
+   * Presence per topic (join/leave events and a member list on subscribe), or how users appear.
+   * @default true, with `{ id: user.id, info: { id, name } }` (or the peer id without a user)
+   */
+  presence?: boolean | { identify: PresenceIdentity }
+  /**
+   * Verifies the token of an `auth` message and returns the new user (throw or return
+   * undefined to refuse). Without it, `auth` messages get BAD_REQUEST.
+   */
+  authenticate?: (token: string, peer: Peer) => unknown | Promise<unknown>
+  /**
+   * Longest topic name in characters.
+   * @default 256
+   */
+  maxTopicLength?: number
+  /**
+   * Topics one connection may subscribe to.
+   * @default 100
+   */
+  maxSubscriptionsPerPeer?: number
+  /**
+   * Time a `call` handler has before the client gets TIMEOUT.
+   * @default 10_000
+   */
+  callTimeoutMs?: number
+  /**
+   * Errors that are not the client's fault (a failing engine or handler).
+   * @default console.error
+   */
+  logError?: (err: unknown) => void
+}
+
+/** Context of a method handler. */
+export interface CallContext {
+  readonly user: unknown
+  readonly peer: Peer
+}
+
+export interface MethodOptions<Schema extends StandardSchemaV1 | undefined> {
+  /** Validates (and may transform) `data` before the handler runs; failure → BAD_REQUEST. */
+  schema?: Schema
+  /** @default the hub's callTimeoutMs */
+  timeoutMs?: number
+}
+
+export interface HubStats {
+  /** Connections attached now (WebSocket and SSE). */
+  peers: number
+  /** Topics with local subscribers now. */
+  topics: number
+  /** Messages published through this hub (clients and server). */
+  published: number
+  /** Frames written to peers (messages, presence, replies). */
+  delivered: number
+}
+
+export interface PublishOptions {
+  /** A peer (or peer id) that must not receive this message, typically its sender. */
+  except?: Peer | string
+}
+
+/** The broadcast hub; pass it to `serve({ plugins: [hub] })` so it closes with the server. */
+export interface Hub extends FlumenPlugin {
+  readonly engine: Engine
+  readonly stats: Readonly<HubStats>
+  /** Publishes from server code; resolves with the message's offset once stored. */
+  publish(topic: string, data: unknown, options?: PublishOptions): Promise<number>
+  /** Registers an RPC method that clients reach with `{"type":"call"}`. */
+  method<Schema extends StandardSchemaV1 | undefined = undefined>(
+    name: string,
+    handler: (
+      data: Schema extends StandardSchemaV1 ? StandardSchemaV1.InferOutput<Schema> : unknown,
+      context: CallContext,
+    ) => unknown,
+    options?: MethodOptions<Schema>,
+  ): void
+  /** Validates client publishes to topics matching `pattern` (`*` matches any run of characters). */
+  topicSchema(pattern: string, schema: StandardSchemaV1): void
+  /** The protocol-v1 WebSocket route (subprotocol `flumen.v1`) on @flumen/ws. */
+  websocket(options?: WebSocketOptions): WebSocketRoute
+  /** Attaches a peer of any transport; the transport calls `detach` when it closes. */
+  attach(peer: Peer, user: unknown): void
+  detach(peer: Peer): void
+  /**
+   * Subscribes an attached peer (authorization included) and delivers what it missed since
+   * `since`, then live messages. Used by transports without a client protocol (SSE).
+   */
+  subscribe(
+    peer: Peer,
+    topic: string,
+    since?: StreamPosition,
+  ): Promise<{ recovered: boolean; position: StreamPosition }>
+  unsubscribe(peer: Peer, topic: string): Promise<void>
+  /** Users present in a topic (one entry per user). */
+  presence(topic: string): Promise<unknown[]>
+}
+
+interface PeerState {
+  readonly peer: Peer
+  user: unknown
+  readonly identity: { id: string; info: unknown }
+  closed: boolean
+}
+
+interface PendingDelivery {
+  readonly message: EngineMessage
+  readonly frame: PreparedFrame
+}
+
+interface TopicState {
+  readonly topicJson: string
+  readonly live: Set<Peer>
+  /** Peers between subscribe and the end of their recovery: live messages wait here. */
+  readonly recovering: Map<Peer, PendingDelivery[]>
+  /** Resolves once the engine delivers the topic to this node. */
+  readonly ready: Promise<void>
+  /** Connections present, and how many connections each user has. */
+  readonly connections: Map<string, PresenceMember>
+  readonly users: Map<string, number>
+}
+
+interface Method {
+  readonly handler: (data: unknown, context: CallContext) => unknown
+  readonly schema: StandardSchemaV1 | undefined
+  readonly timeoutMs: number
+}
+
+const defaultIdentity: PresenceIdentity = (user, peer) => {
+  if (typeof user === 'object' && user !== null && 'id' in user) {
+    const { id, name } = user as { id: unknown; name?: unknown }
+    return { id: String(id), info: name === undefined ? { id } : { id, name } }
+  }
+  return { id: peer.id, info: { id: peer.id } }
+}
+
+// Control characters and oversized names are refused; everything else is the app's to decide.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const invalidTopicCharacters = /[\u0000-\u001f\u007f]/
+
+const positiveInteger = (name: string, value: number): number => {
+  if (!Number.isInteger(value) || value < 1) throw new Error(`createHub: ${name} must be a positive integer`)
+  return value
+}
+
+const patternToRegExp = (pattern: string): RegExp =>
+  new RegExp(
+    `^${pattern
+      .split('*')
+      .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  )
+
+/**
+ * The hub: topics, presence, history and recovery, RPC, over every transport.
+ */
+export const createHub = (options: HubOptions = {}): Hub => {
+  const engine = options.engine ?? memoryEngine(options.history ? { history: options.history } : {})
+  const authorize = options.authorize
+  if (authorize !== undefined && typeof authorize !== 'function')
+    throw new Error('createHub: authorize must be a function')
+  const identify: PresenceIdentity | undefined =
+    options.presence === false
+      ? undefined
+      : options.presence === true || !options.presence
+        ? defaultIdentity
+        : options.presence.identify
+  if (identify !== undefined && typeof identify !== 'function')
+    throw new Error('createHub: presence.identify must be a function')
+  const maxTopicLength = positiveInteger('maxTopicLength', options.maxTopicLength ?? 256)
+  const maxSubscriptions = positiveInteger('maxSubscriptionsPerPeer', options.maxSubscriptionsPerPeer ?? 100)
+  const callTimeoutMs = positiveInteger('callTimeoutMs', options.callTimeoutMs ?? 10_000)
+  const logError = options.logError ?? ((err: unknown) => console.error('[flumen/broadcast]', err))
+
+  const states = new Map<Peer, PeerState>()
+  const topics = new Map<string, TopicState>()
+  const methods = new Map<string, Method>()
+  const topicSchemas: { pattern: RegExp; schema: StandardSchemaV1 }[] = []
+  const stats: HubStats = { peers: 0, topics: 0, published: 0, delivered: 0 }
+
+  const send = (peer: Peer, frame: PreparedFrame): void => {
+    if (peer.send(frame)) stats.delivered++
+  }
+  const reply = (peer: Peer, text: string): void => send(peer, prepareFrame(text))
+
+  const checkTopic = (topic: unknown): string => {
+    if (typeof topic !== 'string' || topic.length === 0)
+      throw new FlumenError('BAD_REQUEST', 'topic must be a non-empty string')
+    if (topic.length > maxTopicLength)
+      throw new FlumenError('BAD_REQUEST', `topic is longer than ${maxTopicLength} characters`)
+    if (invalidTopicCharacters.test(topic))
+      throw new FlumenError('BAD_REQUEST', 'topic contains control characters')
+    return topic
+  }
+
+  const requireAllowed = async (state: PeerState, action: HubAction, topic: string): Promise<void> => {
+    if (!authorize) return
+    let allowed: boolean
+    try {
+      allowed = await authorize({ user: state.user, action, topic, peer: state.peer })
+    } catch (err) {
+      logError(err)
+      allowed = false
+    }
+    if (allowed !== true) throw new FlumenError('FORBIDDEN', `Not allowed to ${action} ${topic}`)
+  }
+
+  const broadcastPresence = (topic: TopicState, change: 'join' | 'leave', infos: unknown[]): void => {
+    if (infos.length === 0) return
+    const frame = prepareFrame(
+      `{"type":"presence","topic":${topic.topicJson},"${change}":${JSON.stringify(infos)}}`,
+    )
+    for (const peer of topic.live) send(peer, frame)
+  }
+
+  /** Applies presence changes idempotently (by connection), and tells peers of users who came or left. */
+  const applyPresence = (change: PresenceChange): void => {
+    const topic = topics.get(change.topic)
+    if (!topic) return
+    const joined: unknown[] = []
+    const left: unknown[] = []
+    for (const member of change.join ?? []) {
+      if (topic.connections.has(member.connectionId)) continue
+      topic.connections.set(member.connectionId, member)
+      const count = topic.users.get(member.userId) ?? 0
+      topic.users.set(member.userId, count + 1)
+      if (count === 0) joined.push(member.info)
+    }
+    for (const member of change.leave ?? []) {
+      if (!topic.connections.delete(member.connectionId)) continue
+      const count = (topic.users.get(member.userId) ?? 1) - 1
+      if (count > 0) topic.users.set(member.userId, count)
+      else {
+        topic.users.delete(member.userId)
+        left.push(member.info)
+      }
+    }
+    broadcastPresence(topic, 'join', joined)
+    broadcastPresence(topic, 'leave', left)
+  }
+
+  const onMessage = (message: EngineMessage): void => {
+    const topic = topics.get(message.topic)
+    if (!topic) return
+    const frame = prepareFrame(messageEnvelope(message, topic.topicJson))
+    const origin = message.origin
+    for (const peer of topic.live) {
+      if (peer.id !== origin && peer.send(frame)) stats.delivered++
+    }
+    if (topic.recovering.size > 0)
+      for (const pending of topic.recovering.values()) pending.push({ message, frame })
+  }
+
+  engine.attach({ onMessage, onPresence: applyPresence })
+
+  /** The topic's local state, created (and subscribed at the engine) on first use. */
+  const topicState = (name: string): TopicState => {
+    let topic = topics.get(name)
+    if (topic) return topic
+    const created: TopicState = {
+      topicJson: JSON.stringify(name),
+      live: new Set(),
+      recovering: new Map(),
+      connections: new Map(),
+      users: new Map(),
+      ready: engine.subscribe(name).then(async () => {
+        if (identify) applyPresence({ topic: name, join: await engine.presenceList(name) })
+      }),
+    }
+    created.ready.catch(() => {}) // awaited by every subscriber; a failure is theirs to report
+    topic = created
+    topics.set(name, topic)
+    stats.topics = topics.size
+    return topic
+  }
+
+  const releaseTopic = (name: string, topic: TopicState): void => {
+    if (topic.live.size > 0 || topic.recovering.size > 0 || topics.get(name) !== topic) return
+    topics.delete(name)
+    stats.topics = topics.size
+    engine.unsubscribe(name).catch(logError)
+  }
+
+  const leave = async (state: PeerState, name: string): Promise<void> => {
+    const topic = topics.get(name)
+    state.peer.topics.delete(name)
+    if (!topic) return
+    topic.live.delete(state.peer)
+    topic.recovering.delete(state.peer)
+    if (identify) await engine.presenceRemove(name, state.peer.id).catch(logError)
+    releaseTopic(name, topic)
+  }
+
+  const subscribePeer = async (
+    state: PeerState,
+    rawTopic: unknown,
+    since: StreamPosition | undefined,
+    ack: (recovered: boolean, position: StreamPosition) => void,
+  ): Promise<{ recovered: boolean; position: StreamPosition }> => {
+    const name = checkTopic(rawTopic)
+    const peer = state.peer
+    if (peer.topics.has(name)) throw new FlumenError('BAD_REQUEST', `Already subscribed to ${name}`)
+    if (peer.topics.size >= maxSubscriptions) {
+      throw new FlumenError('BAD_REQUEST', `More than ${maxSubscriptions} subscriptions on one connection`)
+    }
+    await requireAllowed(state, 'subscribe', name)
+    if (state.closed) throw new FlumenError('BAD_REQUEST', 'Connection closed')
+    const topic = topicState(name)
+    const pending: PendingDelivery[] = []
+    topic.recovering.set(peer, pending)
+    peer.topics.add(name)
+    let history: Awaited<ReturnType<Engine['history']>>
+    try {
+      await topic.ready
+      history = await engine.history(name, since)
+    } catch (err) {
+      topic.recovering.delete(peer)
+      peer.topics.delete(name)
+      releaseTopic(name, topic)
+      throw err
+    }
+    if (state.closed || topic.recovering.get(peer) !== pending) {
+      return { recovered: false, position: history.position }
+    }
+    const recovered = since === undefined || history.recovered
+    ack(recovered, history.position)
+    for (const message of history.messages) {
+      if (message.origin !== peer.id) send(peer, prepareFrame(messageEnvelope(message, topic.topicJson)))
+    }
+    // Live messages that arrived meanwhile: only those after what history covered.
+    const { epoch, offset } = history.position
+    for (const { message, frame } of pending) {
+      if ((message.epoch !== epoch || message.offset > offset) && message.origin !== peer.id)
+        send(peer, frame)
+    }
+    topic.recovering.delete(peer)
+    topic.live.add(peer)
+    if (identify) {
+      await engine.presenceAdd(name, {
+        connectionId: peer.id,
+        userId: state.identity.id,
+        info: state.identity.info,
+      })
+      const members: unknown[] = []
+      const seen = new Set<string>()
+      for (const member of topic.connections.values()) {
+        if (!seen.has(member.userId)) {
+          seen.add(member.userId)
+          members.push(member.info)
+        }
+      }
+      reply(peer, `{"type":"presence","topic":${topic.topicJson},"members":${JSON.stringify(members)}}`)
+    }
+    return { recovered, position: history.position }
+  }
+
+  const publishFrom = async (state: PeerState, message: InboundMessage): Promise<number> => {
+    const name = checkTopic(message.topic)
+    if (!('data' in message) || message.data === undefined)
+      throw new FlumenError('BAD_REQUEST', 'publish needs data')
+    await requireAllowed(state, 'publish', name)
+    let data: unknown = message.data
+    for (const { pattern, schema } of topicSchemas) {
+      if (!pattern.test(name)) continue
+      const result = await validate(schema, data)
+      if (!result.ok) throw new FlumenError('BAD_REQUEST', result.message)
+      data = result.value
+    }
+    const stored = await engine.publish(
+      name,
+      JSON.stringify(data),
+      message.echo === true ? {} : { origin: state.peer.id },
+    )
+    stats.published++
+    return stored.offset
+  }
+
+  const callMethod = async (state: PeerState, message: InboundMessage): Promise<string> => {
+    if (
+      typeof message.method !== 'string' ||
+      message.method.length === 0 ||
+      message.method.length > maxTopicLength
+    ) {
+      throw new FlumenError('BAD_REQUEST', 'call needs a method name')
+    }
+    await requireAllowed(state, 'call', message.method)
+    const method = methods.get(message.method)
+    if (!method) throw new FlumenError('NOT_FOUND', `Unknown method ${message.method}`)
+    let data = message.data
+    if (method.schema) {
+      const result = await validate(method.schema, data)
+      if (!result.ok) throw new FlumenError('BAD_REQUEST', result.message)
+      data = result.value
+    }
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new FlumenError('TIMEOUT', `${message.method} took longer than ${method.timeoutMs} ms`)),
+        method.timeoutMs,
+      )
+    })
+    try {
+      const result = await Promise.race([
+        Promise.resolve(method.handler(data, { user: state.user, peer: state.peer })),
+        timeout,
+      ])
+      return JSON.stringify(result ?? null)
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  const refreshAuth = async (state: PeerState, message: InboundMessage): Promise<void> => {
+    if (!options.authenticate) throw new FlumenError('BAD_REQUEST', 'auth is not enabled on this server')
+    if (typeof message.token !== 'string' || message.token.length === 0)
+      throw new FlumenError('BAD_REQUEST', 'auth needs a token')
+    let user: unknown
+    try {
+      user = await options.authenticate(message.token, state.peer)
+    } catch (err) {
+      throw err instanceof FlumenError ? err : new FlumenError('UNAUTHORIZED')
+    }
+    if (user === undefined || user === null) throw new FlumenError('UNAUTHORIZED')
+    state.user = user
+  }
+
+  /** Runs one protocol operation and answers with its ack/result or an error. */
+  const run = (
+    state: PeerState,
+    id: number | undefined,
+    operation: () => Promise<string | undefined>,
+  ): void => {
+    operation().then(
+      (text) => {
+        if (text !== undefined && !state.closed) reply(state.peer, text)
+      },
+      (err: unknown) => {
+        const error = toFlumenError(err)
+        if (error.code === 'INTERNAL') logError(err)
+        if (!state.closed) reply(state.peer, errorEnvelope(id, error.code, error.message))
+      },
+    )
+  }
+
+  const handleText = (state: PeerState, text: string): void => {
+    let message: InboundMessage
+    try {
+      message = JSON.parse(text) as InboundMessage
+    } catch {
+      reply(state.peer, errorEnvelope(undefined, 'BAD_REQUEST', 'Malformed JSON'))
+      return
+    }
+    if (typeof message !== 'object' || message === null || Array.isArray(message)) {
+      reply(state.peer, errorEnvelope(undefined, 'BAD_REQUEST', 'A message must be a JSON object'))
+      return
+    }
+    const rawId = message.id
+    if (rawId !== undefined && !(typeof rawId === 'number' && Number.isSafeInteger(rawId) && rawId >= 0)) {
+      reply(state.peer, errorEnvelope(undefined, 'BAD_REQUEST', 'id must be a non-negative integer'))
+      return
+    }
+    const id = rawId as number | undefined
+    switch (message.type) {
+      case 'publish':
+        run(state, id, async () => {
+          const offset = await publishFrom(state, message)
+          return id === undefined ? undefined : ackEnvelope(id, { offset })
+        })
+        break
+      case 'subscribe': {
+        const since = parsePosition(message.since)
+        if (since === null) {
+          reply(state.peer, errorEnvelope(id, 'BAD_REQUEST', 'since must be { epoch, offset }'))
+          break
+        }
+        run(state, id, async () => {
+          await subscribePeer(state, message.topic, since, (recovered, position) => {
+            reply(state.peer, subscribeAck(id, recovered, position))
+          })
+          return undefined
+        })
+        break
+      }
+      case 'unsubscribe':
+        run(state, id, async () => {
+          const name = checkTopic(message.topic)
+          if (!state.peer.topics.has(name)) throw new FlumenError('BAD_REQUEST', `Not subscribed to ${name}`)
+          await leave(state, name)
+          return id === undefined ? undefined : ackEnvelope(id)
+        })
+        break
+      case 'call':
+        if (id === undefined) reply(state.peer, errorEnvelope(undefined, 'BAD_REQUEST', 'call needs an id'))
+        else run(state, id, async () => resultEnvelope(id, await callMethod(state, message)))
+        break
+      case 'auth':
+        run(state, id, async () => {
+          await refreshAuth(state, message)
+          return id === undefined ? undefined : ackEnvelope(id)
+        })
+        break
+      case 'ping':
+        reply(state.peer, pongEnvelope)
+        break
+      default:
+        reply(state.peer, errorEnvelope(id, 'BAD_REQUEST', 'Unknown message type'))
+    }
+  }
+
+  const hub: Hub = {
+    name: 'flumen-broadcast',
+    engine,
+    stats,
+    async publish(topic, data, publishOptions = {}) {
+      const name = checkTopic(topic)
+      const json = JSON.stringify(data)
+      if (json === undefined) throw new FlumenError('BAD_REQUEST', 'data must be JSON-serializable')
+      const except = publishOptions.except
+      const origin = typeof except === 'string' ? except : except?.id
+      const stored = await engine.publish(name, json, origin === undefined ? {} : { origin })
+      stats.published++
+      return stored.offset
+    },
+    method(name, handler, methodOptions = {}) {
+      if (typeof name !== 'string' || name.length === 0)
+        throw new Error('hub.method: name must be a non-empty string')
+      if (typeof handler !== 'function') throw new Error('hub.method: handler must be a function')
+      if (methods.has(name)) throw new Error(`hub.method: ${name} is already registered`)
+      methods.set(name, {
+        handler: handler as Method['handler'],
+        schema: methodOptions.schema,
+        timeoutMs: positiveInteger('timeoutMs', methodOptions.timeoutMs ?? callTimeoutMs),
+      })
+    },
+    topicSchema(pattern, schema) {
+      if (typeof schema?.['~standard']?.validate !== 'function')
+        throw new Error('hub.topicSchema: schema must be a Standard Schema')
+      topicSchemas.push({ pattern: patternToRegExp(pattern), schema })
+    },
+    websocket(wsOptions = {}) {
+      const events: WebSocketEvents = {
+        onOpen: (_event, ws) => hub.attach(ws.peer, ws.peer.user),
+        onMessage: (event, ws) => {
+          const state = states.get(ws.peer)
+          if (!state) return
+          if (typeof event.data === 'string') handleText(state, event.data)
+          else reply(ws.peer, errorEnvelope(undefined, 'BAD_REQUEST', 'Binary messages are not accepted'))
+        },
+        onClose: (_event, ws) => hub.detach(ws.peer),
+      }
+      return upgradeWebSocket(() => events, {
+        ...wsOptions,
+        protocols: wsOptions.protocols ?? [protocolName],
+      })
+    },
+    attach(peer, user) {
+      if (states.has(peer)) return
+      states.set(peer, {
+        peer,
+        user,
+        identity: identify ? identify(user, peer) : { id: peer.id, info: null },
+        closed: false,
+      })
+      stats.peers = states.size
+    },
+    detach(peer) {
+      const state = states.get(peer)
+      if (!state) return
+      state.closed = true
+      states.delete(peer)
+      stats.peers = states.size
+      for (const name of [...peer.topics]) void leave(state, name)
+    },
+    async subscribe(peer, topic, since) {
+      const state = states.get(peer)
+      if (!state) throw new Error('hub.subscribe: attach the peer first')
+      return subscribePeer(state, topic, since, () => {})
+    },
+    async unsubscribe(peer, topic) {
+      const state = states.get(peer)
+      if (state) await leave(state, topic)
+    },
+    async presence(topic) {
+      const members = await engine.presenceList(checkTopic(topic))
+      const byUser = new Map<string, unknown>()
+      for (const member of members) if (!byUser.has(member.userId)) byUser.set(member.userId, member.info)
+      return [...byUser.values()]
+    },
+    stop: () => engine.close(),
+  }
+  return hub
+}

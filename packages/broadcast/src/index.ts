@@ -1,0 +1,28 @@
+export type {
+  Engine,
+  EngineListener,
+  EngineMessage,
+  HistoryOptions,
+  HistoryResult,
+  PresenceChange,
+  PresenceMember,
+  StreamPosition,
+} from './engine.js'
+export { historyDefaults, resolveHistory } from './engine.js'
+export type {
+  AuthorizeRequest,
+  Authorizer,
+  CallContext,
+  Hub,
+  HubAction,
+  HubOptions,
+  HubStats,
+  MethodOptions,
+  PresenceIdentity,
+  PublishOptions,
+} from './hub.js'
+export { createHub } from './hub.js'
+export type { MemoryEngineOptions } from './memory-engine.js'
+export { memoryEngine } from './memory-engine.js'
+export { messageEnvelope, protocolName } from './protocol.js'
+export type { StandardSchemaV1 } from './schema.js'

@@ -1,0 +1,47 @@
+// Wire protocol v1 (docs/protocol.md): envelopes the server sends, built by concatenation where
+// they carry already-serialized data, so a payload is never parsed and serialized again.
+import type { FlumenErrorCode } from '@flumen/core'
+import type { EngineMessage, StreamPosition } from './engine.js'
+
+/** The WebSocket subprotocol of protocol v1. */
+export const protocolName = 'flumen.v1'
+
+/** `{"type":"message",…}` for a stored message; `topicJson` is the topic as a JSON string. */
+export const messageEnvelope = (message: EngineMessage, topicJson: string): string =>
+  `{"type":"message","topic":${topicJson},"data":${message.data},"epoch":"${message.epoch}","offset":${message.offset}}`
+
+export const ackEnvelope = (id: number, fields: Record<string, unknown> = {}): string =>
+  JSON.stringify({ type: 'ack', id, ...fields })
+
+export const subscribeAck = (id: number | undefined, recovered: boolean, position: StreamPosition): string =>
+  JSON.stringify({ type: 'ack', id, recovered, epoch: position.epoch, offset: position.offset })
+
+export const errorEnvelope = (id: number | undefined, code: FlumenErrorCode, message: string): string =>
+  JSON.stringify(id === undefined ? { type: 'error', code, message } : { type: 'error', id, code, message })
+
+export const resultEnvelope = (id: number, dataJson: string): string =>
+  `{"type":"result","id":${id},"data":${dataJson}}`
+
+export const pongEnvelope: string = '{"type":"pong"}'
+
+/** An inbound message after JSON parsing; every field is checked before use. */
+export interface InboundMessage {
+  type?: unknown
+  id?: unknown
+  topic?: unknown
+  since?: unknown
+  data?: unknown
+  method?: unknown
+  token?: unknown
+  echo?: unknown
+}
+
+/** Parses `{ epoch, offset }`; undefined when absent, null when malformed. */
+export const parsePosition = (value: unknown): StreamPosition | undefined | null => {
+  if (value === undefined) return undefined
+  if (typeof value !== 'object' || value === null) return null
+  const { epoch, offset } = value as { epoch?: unknown; offset?: unknown }
+  if (typeof epoch !== 'string' || epoch.length === 0 || epoch.length > 64) return null
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) return null
+  return { epoch, offset }
+}
