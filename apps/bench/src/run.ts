@@ -14,7 +14,8 @@ const only = args
   .find((a) => a.startsWith('--only='))
   ?.slice(7)
   .split(',')
-const reps = Number(args.find((a) => a.startsWith('--reps='))?.slice(7) ?? (quick ? 1 : 3))
+const explicitReps = args.find((a) => a.startsWith('--reps='))?.slice(7)
+const reps = Number(explicitReps ?? (quick ? 1 : 3))
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url))
 const cpuProfileDir = args.includes('--cpu-prof') ? `${resultsDir}profiles` : undefined
 
@@ -45,6 +46,8 @@ interface Scenario {
   higherIsBetter: boolean
   opsName: string
   targets?: readonly Target[]
+  /** Repetitions in full mode when the scenario is cheap and noisy (default `reps`). */
+  fullReps?: number
   run(server: RunningServer): Promise<Sample>
 }
 
@@ -142,6 +145,7 @@ const scenarios: Scenario[] = [
     higherIsBetter: true,
     opsName: 'msg',
     targets: [{ impl: 'flumen', vs: 'raw', ratio: 0.95, label: 'echo ≥0.95x raw ws' }],
+    fullReps: 5,
     run: (server) =>
       measured(server, 'ws', {
         mode: 'echo',
@@ -254,9 +258,15 @@ interface Row {
   cpuUsPerOp?: number
   extra: Record<string, number>
   samples: number[]
+  /** Repetitions in which this implementation failed (crashed, errored, wrong result). */
+  failed: number
 }
 
-const summarize = (scenario: Scenario, samples: Map<string, Sample[]>): Row[] => {
+const summarize = (
+  scenario: Scenario,
+  samples: Map<string, Sample[]>,
+  failures: Map<string, number>,
+): Row[] => {
   const rows = scenario.impls.map(({ id, label }) => {
     const list = samples.get(id) ?? []
     const extraKeys = [...new Set(list.flatMap((s) => Object.keys(s.extra ?? {})))]
@@ -272,6 +282,7 @@ const summarize = (scenario: Scenario, samples: Map<string, Sample[]>): Row[] =>
         extraKeys.map((k) => [k, median(list.map((s) => s.extra?.[k] ?? Number.NaN))]),
       ),
       samples: list.map((s) => s.value),
+      failed: failures.get(id) ?? 0,
     }
   })
   const reference = rows[0]!.value
@@ -334,20 +345,30 @@ const main = async (): Promise<void> => {
   const markdown: string[] = []
   for (const scenario of selected) {
     const samples = new Map<string, Sample[]>()
-    for (let rep = 0; rep < reps; rep++) {
+    const failures = new Map<string, number>()
+    const scenarioReps = quick || explicitReps ? reps : (scenario.fullReps ?? reps)
+    for (let rep = 0; rep < scenarioReps; rep++) {
       // Rotate the order each repetition so no implementation always runs first or last.
       const order = scenario.impls.map((_, i) => scenario.impls[(i + rep) % scenario.impls.length]!)
       for (const { id } of order) {
-        const server = await startServer(scenario.server, id, cpuProfileDir ? { cpuProfileDir } : {})
+        // A failing implementation is reported in its row; the run goes on with the others.
         try {
-          const sample = await scenario.run(server)
-          samples.set(id, [...(samples.get(id) ?? []), sample])
-        } finally {
-          await server.stop()
+          const server = await startServer(scenario.server, id, cpuProfileDir ? { cpuProfileDir } : {})
+          try {
+            const sample = await scenario.run(server)
+            samples.set(id, [...(samples.get(id) ?? []), sample])
+          } finally {
+            await server.stop()
+          }
+        } catch (err) {
+          console.error(
+            `bench: ${scenario.id} ${id} failed: ${err instanceof Error ? err.message : String(err)}`,
+          )
+          failures.set(id, (failures.get(id) ?? 0) + 1)
         }
       }
     }
-    const rows = summarize(scenario, samples)
+    const rows = summarize(scenario, samples, failures)
     const table = markdownTable(scenario, rows)
     console.log(`\n${table}\n`)
     markdown.push(table)

@@ -113,6 +113,27 @@ describe('hub over WebSocket', () => {
     expect(alice.received.filter(isMessage('room:1')).map((m) => m.data)).toEqual(['hi alice', 'echo me'])
   })
 
+  it('writes bursts in batches without giving senders their own messages', async () => {
+    const { connect } = await start()
+    const alice = await connect('alice')
+    const bob = await connect('bob')
+    await alice.request({ type: 'subscribe', topic: 'burst' })
+    await bob.request({ type: 'subscribe', topic: 'burst' })
+    for (let i = 0; i < 20; i++) {
+      alice.send({ type: 'publish', topic: 'burst', data: `a${i}` })
+      bob.send({ type: 'publish', topic: 'burst', data: `b${i}` })
+    }
+    await vi.waitFor(() => {
+      expect(alice.received.filter(isMessage('burst'))).toHaveLength(20)
+      expect(bob.received.filter(isMessage('burst'))).toHaveLength(20)
+    })
+    expect(alice.received.filter(isMessage('burst')).map((m) => m.data)).toEqual(
+      Array.from({ length: 20 }, (_, i) => `b${i}`),
+    )
+    const offsets = bob.received.filter(isMessage('burst')).map((m) => m.offset as number)
+    expect(offsets).toEqual([...offsets].sort((x, y) => x - y))
+  })
+
   it('acks publishes with increasing offsets and stamps messages with epoch and offset', async () => {
     const { connect } = await start()
     const client = await connect('a')

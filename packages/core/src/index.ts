@@ -4,7 +4,7 @@ export type { ErrorBody, FlumenErrorCode, FlumenErrorOptions } from './errors.js
 export { codeForStatus, errorBody, errorCodes, errorResponse, FlumenError, toFlumenError } from './errors.js'
 export { createId } from './id.js'
 export type { Peer, PreparedFrame, PrepareFrameOptions, Transport } from './peer.js'
-export { prepareFrame } from './peer.js'
+export { prepareBatch, prepareFrame } from './peer.js'
 export type {
   CloseOptions,
   FetchApp,

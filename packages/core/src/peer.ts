@@ -12,6 +12,12 @@ export interface PreparedFrame {
   readonly volatile: boolean
   /** The framed bytes per transport, filled lazily by the transports. */
   readonly wire: { ws?: Buffer; sse?: Buffer }
+  /**
+   * Set on a batch (`prepareBatch`): several messages written together, in order. A transport
+   * writes the concatenation of their framed bytes at once (one syscall instead of one per
+   * message), or sends them one by one when it cannot.
+   */
+  readonly parts?: readonly PreparedFrame[]
 }
 
 export interface PrepareFrameOptions {
@@ -31,6 +37,22 @@ export const prepareFrame = (
   volatile: options.volatile ?? false,
   wire: {},
 })
+
+/**
+ * Several prepared frames that go to the same peers, in order, written as one. `data` of a batch
+ * is empty: transports read `parts`.
+ */
+export const prepareBatch = (frames: readonly PreparedFrame[]): PreparedFrame => {
+  if (frames.length === 0) throw new Error('prepareBatch: no frames')
+  if (frames.length === 1) return frames[0]!
+  return {
+    data: '',
+    binary: false,
+    volatile: frames.every((frame) => frame.volatile),
+    wire: {},
+    parts: frames,
+  }
+}
 
 /** The transports a Peer can speak. */
 export type Transport = 'ws' | 'sse'

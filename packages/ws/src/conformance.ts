@@ -1,7 +1,7 @@
 // The transport conformance suite: the Peer behaviour every Flumen transport (WebSocket, SSE)
 // must show, run against a real server. A transport provides a harness; the suite does the rest.
 import type { Peer, Transport } from '@flumen/core'
-import { prepareFrame } from '@flumen/core'
+import { prepareBatch, prepareFrame } from '@flumen/core'
 import { afterEach, describe, expect, it } from 'vitest'
 
 /** A client connection as the suite sees it. */
@@ -95,6 +95,21 @@ export const describeTransportConformance = (harness: TransportHarness): void =>
         expect(await client.next()).toBe('{"n":1}')
         expect(await client.next()).toBe('{"n":2,"text":"grüße 👋"}')
         expect(await client.next()).toBe('{"n":3}')
+      }
+    })
+
+    it('delivers a batch as separate messages, in order', async () => {
+      await start()
+      const connected = await Promise.all([connect(), connect()])
+      await waitFor(() => peers.length === 2)
+      const batch = prepareBatch(['{"b":1}', '{"b":2}', '{"b":3}'].map((data) => prepareFrame(data)))
+      for (const peer of peers) expect(peer.send(batch)).toBe(true)
+      for (const client of connected) {
+        expect([await client.next(), await client.next(), await client.next()]).toEqual([
+          '{"b":1}',
+          '{"b":2}',
+          '{"b":3}',
+        ])
       }
     })
 

@@ -55,6 +55,14 @@ const rateLimitedReply = JSON.stringify({ type: 'error', code: 'RATE_LIMITED', m
 const toBuffer = (data: string | Uint8Array): Buffer =>
   typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
 
+/** The frame's bytes on the wire, built by the first WebSocket peer that sends it. */
+const wsWire = (frame: PreparedFrame): Buffer => {
+  frame.wire.ws ??= frame.parts
+    ? Buffer.concat(frame.parts.map(wsWire))
+    : encodeFrame(toBuffer(frame.data), frame.binary)
+  return frame.wire.ws
+}
+
 /**
  * The `ws` argument of the handlers: the shape of Hono's WSContext (so hono/ws code ports
  * unchanged), plus the connection's Peer. Everything is read from the peer on demand, so a
@@ -147,19 +155,27 @@ export class WsPeer implements Peer {
   send(frame: PreparedFrame): boolean {
     const ws = this.ws
     if (ws.readyState !== 1) return false
-    frame.wire.ws ??= encodeFrame(toBuffer(frame.data), frame.binary)
-    const wire = frame.wire.ws
-    if (!this.hasRoomFor(wire.length, frame.volatile)) return false
     const internals = ws as unknown as WsInternals
-    if (
-      internals._sender?._state === 0 &&
-      internals._socket &&
-      !internals._extensions?.['permessage-deflate']
-    ) {
-      internals._socket.write(wire)
-    } else {
-      ws.send(frame.data, { binary: frame.binary })
+    const socket = internals._socket
+    if (!socket || internals._sender?._state !== 0 || internals._extensions?.['permessage-deflate']) {
+      return this.sendThroughWs(frame)
     }
+    const wire = wsWire(frame)
+    if (!this.hasRoomFor(wire.length, frame.volatile)) return false
+    socket.write(wire)
+    return true
+  }
+
+  /** The path for sockets whose frames `ws` must build itself (compression, a busy sender). */
+  private sendThroughWs(frame: PreparedFrame): boolean {
+    if (frame.parts) {
+      let sent = false
+      for (const part of frame.parts) sent = this.sendThroughWs(part) || sent
+      return sent
+    }
+    const size = typeof frame.data === 'string' ? frame.data.length : frame.data.byteLength
+    if (!this.hasRoomFor(size, frame.volatile)) return false
+    this.ws.send(frame.data, { binary: frame.binary })
     return true
   }
 

@@ -2,7 +2,7 @@ import { once } from 'node:events'
 import type { Socket } from 'node:net'
 import { connect } from 'node:net'
 import type { FlumenBindings, FlumenServer } from '@flumen/core'
-import { createApp, FlumenError, prepareFrame, serve } from '@flumen/core'
+import { createApp, FlumenError, prepareBatch, prepareFrame, serve } from '@flumen/core'
 import type { Hono } from 'hono'
 import type { WSEvents } from 'hono/ws'
 import { afterEach, describe, expect, it, vi } from 'vitest'
@@ -234,6 +234,24 @@ describe('upgradeWebSocket', () => {
     expect(client.extensions).toContain('permessage-deflate')
     client.send('z'.repeat(5000))
     expect((await nextMessage(client)).data.toString()).toBe('z'.repeat(5000))
+  })
+
+  it('sends batches message by message to a compressed socket', async () => {
+    let peer: WsPeer | undefined
+    const { url } = await start(
+      {
+        onOpen: (_e, ws) => {
+          peer = ws.peer
+        },
+      },
+      { perMessageDeflate: { threshold: 0 } },
+    )
+    const client = await open(url, undefined, { perMessageDeflate: true })
+    await vi.waitFor(() => expect(peer).toBeDefined())
+    const received: string[] = []
+    client.on('message', (data: Buffer) => received.push(data.toString()))
+    expect(peer!.send(prepareBatch([prepareFrame('one'), prepareFrame('two')]))).toBe(true)
+    await vi.waitFor(() => expect(received).toEqual(['one', 'two']))
   })
 
   it('refuses connections over maxConnections with 503', async () => {

@@ -55,6 +55,7 @@ runLoad<UploadLoadConfig>(async (config) => {
   const histogram = new Histogram()
   const pinger = await RawHttpConnection.open(config.port, 0)
   let running = true
+  // Started now, awaited after the uploads: it must not reject unobserved meanwhile.
   const ping = (async () => {
     const request = Buffer.from(getRequest('/ping'))
     while (running) {
@@ -64,6 +65,7 @@ runLoad<UploadLoadConfig>(async (config) => {
       await sleep(20)
     }
   })()
+  ping.catch(() => {})
   notify({ type: 'measure-start' })
   const started = performance.now()
   const results = await Promise.all(

@@ -34,6 +34,8 @@ export const announce = (server: Server | { port: number }): void => {
     }
   })
   process.on('disconnect', () => process.exit(0))
+  // A clean exit on SIGINT, so that --cpu-prof gets to write its profile.
+  process.on('SIGINT', () => process.exit(0))
   send({ type: 'ready', port })
 }
 
