@@ -1,5 +1,5 @@
 import type { FlumenPlugin, Peer, PreparedFrame } from '@flumen/core'
-import { FlumenError, prepareBatch, prepareFrame, toFlumenError } from '@flumen/core'
+import { FlumenError, prepareFrame, toFlumenError } from '@flumen/core'
 import type { WebSocketEvents, WebSocketOptions, WebSocketRoute } from '@flumen/ws'
 import { upgradeWebSocket } from '@flumen/ws'
 import type {
@@ -404,7 +404,8 @@ export const createHub = (options: HubOptions = {}): Hub => {
     topic.recovering.delete(peer)
     topic.live.add(peer)
     // Messages still queued (or in flight from the engine) may be in the history just sent.
-    ;(topic.fresh ??= new Map()).set(peer, history.position)
+    topic.fresh ??= new Map()
+    topic.fresh.set(peer, history.position)
     if (identify) {
       await engine.presenceAdd(name, {
         connectionId: peer.id,

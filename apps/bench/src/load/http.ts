@@ -1,7 +1,7 @@
 // HTTP load: `connections` keep-alive connections, each sending GET / as soon as the previous
 // response arrived.
 import { Histogram } from './histogram.js'
-import { notify, runLoad, sleep } from './protocol.js'
+import { loadCpuPercent, notify, runLoad, sleep } from './protocol.js'
 import { getRequest, RawHttpConnection } from './raw-http.js'
 
 export interface HttpLoadConfig {
@@ -36,10 +36,12 @@ runLoad<HttpLoadConfig>(async (config) => {
   measuring = true
   notify({ type: 'measure-start' })
   const started = performance.now()
+  const cpuAtStart = process.cpuUsage()
   await sleep(config.durationMs)
   measuring = false
   notify({ type: 'measure-end' })
   const durationMs = performance.now() - started
+  const loadCpu = loadCpuPercent(cpuAtStart, durationMs)
   running = false
   await Promise.all(loops)
   for (const connection of connections) connection.close()

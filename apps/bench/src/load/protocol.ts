@@ -45,3 +45,12 @@ export const sleep = (ms: number): Promise<void> => new Promise((resolve) => set
 
 /** Loopback source addresses to spread connections over, so ephemeral ports never run out. */
 export const localAddress = (index: number): string => `127.0.0.${2 + (index % 16)}`
+
+/**
+ * The load generator's own CPU use over a window, in percent of one core. Near 100 means the
+ * generator, not the server, may be what limits the numbers.
+ */
+export const loadCpuPercent = (since: NodeJS.CpuUsage, durationMs: number): number => {
+  const used = process.cpuUsage(since)
+  return ((used.user + used.system) / 1000 / durationMs) * 100
+}

@@ -4,7 +4,7 @@
 import type { Socket } from 'node:net'
 import { connect } from 'node:net'
 import { Histogram } from './histogram.js'
-import { localAddress, notify, runLoad, sleep } from './protocol.js'
+import { loadCpuPercent, localAddress, notify, runLoad, sleep } from './protocol.js'
 import { RawHttpConnection } from './raw-http.js'
 
 export interface SseLoadConfig {
@@ -106,12 +106,14 @@ runLoad<SseLoadConfig>(async (config) => {
   measuring = true
   notify({ type: 'measure-start' })
   const started = performance.now()
+  const cpuAtStart = process.cpuUsage()
   await sleep(config.durationMs)
   measuring = false
   notify({ type: 'measure-end' })
   const durationMs = performance.now() - started
+  const loadCpu = loadCpuPercent(cpuAtStart, durationMs)
   running = false
   for (const socket of sockets) socket.destroy()
   publisher.close()
-  return { ops, durationMs, p50: histogram.percentile(0.5), p99: histogram.percentile(0.99) }
+  return { ops, durationMs, p50: histogram.percentile(0.5), p99: histogram.percentile(0.99), extra: { loadCpu } }
 })

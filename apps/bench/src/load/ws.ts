@@ -1,7 +1,7 @@
 // WebSocket load: echo (messages/s and round-trip latency), fan-out (deliveries/s and
 // publish-to-delivery latency) and idle (connections held while the server's memory is read).
 import { Histogram } from './histogram.js'
-import { checkpoint, notify, runLoad, sleep } from './protocol.js'
+import { checkpoint, loadCpuPercent, notify, runLoad, sleep } from './protocol.js'
 import { answerSocketIoPing, RawWebSocket, socketIoConnect } from './raw-ws.js'
 
 export interface WsLoadConfig {
@@ -91,13 +91,15 @@ runLoad<WsLoadConfig>(async (config) => {
     measuring = true
     notify({ type: 'measure-start' })
     const started = performance.now()
+    const cpuAtStart = process.cpuUsage()
     await sleep(config.durationMs)
     measuring = false
     notify({ type: 'measure-end' })
     const durationMs = performance.now() - started
+    const loadCpu = loadCpuPercent(cpuAtStart, durationMs)
     running = false
     for (const ws of sockets) ws.close()
-    return { ops, durationMs, p50: histogram.percentile(0.5), p99: histogram.percentile(0.99) }
+    return { ops, durationMs, p50: histogram.percentile(0.5), p99: histogram.percentile(0.99), extra: { loadCpu } }
   }
 
   // Fan-out: the first connection publishes `#seq#…`; every connection (itself included)
@@ -143,11 +145,13 @@ runLoad<WsLoadConfig>(async (config) => {
   measuring = true
   notify({ type: 'measure-start' })
   const started = performance.now()
+  const cpuAtStart = process.cpuUsage()
   await sleep(config.durationMs)
   measuring = false
   notify({ type: 'measure-end' })
   const durationMs = performance.now() - started
+  const loadCpu = loadCpuPercent(cpuAtStart, durationMs)
   running = false
   for (const ws of sockets) ws.close()
-  return { ops, durationMs, p50: histogram.percentile(0.5), p99: histogram.percentile(0.99) }
+  return { ops, durationMs, p50: histogram.percentile(0.5), p99: histogram.percentile(0.99), extra: { loadCpu } }
 })
