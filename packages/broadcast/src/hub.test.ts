@@ -113,7 +113,7 @@ describe('hub over WebSocket', () => {
     expect(alice.received.filter(isMessage('room:1')).map((m) => m.data)).toEqual(['hi alice', 'echo me'])
   })
 
-  it('writes bursts in batches without giving senders their own messages', async () => {
+  it('delivers bursts in order without giving senders their own messages', async () => {
     const { connect } = await start()
     const alice = await connect('alice')
     const bob = await connect('bob')

@@ -165,16 +165,8 @@ interface PendingDelivery {
 }
 
 interface TopicState {
-  readonly name: string
   readonly topicJson: string
   readonly live: Set<Peer>
-  /** Messages delivered by the engine and not yet written to peers (see flush). */
-  queue: EngineMessage[]
-  /**
-   * Peers that went live since the last flush, with the position their history covered:
-   * queued messages at or before it reached them already.
-   */
-  fresh: Map<Peer, StreamPosition> | undefined
   /** Peers between subscribe and the end of their recovery: live messages wait here. */
   readonly recovering: Map<Peer, PendingDelivery[]>
   /** Resolves once the engine delivers the topic to this node. */
@@ -322,10 +314,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
     let topic = topics.get(name)
     if (topic) return topic
     const created: TopicState = {
-      name,
       topicJson: JSON.stringify(name),
-      queue: [],
-      fresh: undefined,
       live: new Set(),
       recovering: new Map(),
       connections: new Map(),
@@ -354,7 +343,6 @@ export const createHub = (options: HubOptions = {}): Hub => {
     if (!topic) return
     topic.live.delete(state.peer)
     topic.recovering.delete(state.peer)
-    topic.fresh?.delete(state.peer)
     if (identify) await engine.presenceRemove(name, state.peer.id).catch(logError)
     releaseTopic(name, topic)
   }
@@ -403,9 +391,6 @@ export const createHub = (options: HubOptions = {}): Hub => {
     }
     topic.recovering.delete(peer)
     topic.live.add(peer)
-    // Messages still queued (or in flight from the engine) may be in the history just sent.
-    topic.fresh ??= new Map()
-    topic.fresh.set(peer, history.position)
     if (identify) {
       await engine.presenceAdd(name, {
         connectionId: peer.id,
