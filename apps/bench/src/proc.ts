@@ -1,13 +1,32 @@
 // Child processes of a benchmark run: servers and load generators, and what /proc says of them.
 
 import type { ChildProcess } from 'node:child_process'
-import { fork } from 'node:child_process'
+import { execFileSync, fork } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import type { LoadMessage, LoadResult } from './load/protocol.js'
 import type { ServerMessage } from './servers/harness.js'
 
 const clockTicksPerSecond = 100 // USER_HZ on Linux
+
+// Servers run on CPU 0 and load generators on CPU 1, so the scheduler does not move them onto
+// each other's core between runs (the largest source of run-to-run noise on 2 cores).
+const canPin =
+  availableParallelism() >= 2 &&
+  (() => {
+    try {
+      execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' })
+      return true
+    } catch {
+      return false
+    }
+  })()
+
+const pin = (pid: number | undefined, cpu: number): void => {
+  if (canPin && pid !== undefined)
+    execFileSync('taskset', ['-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' })
+}
 const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url))
 
 export interface RunningServer {
@@ -88,6 +107,7 @@ export const runLoad = (file: string, config: object, hooks: LoadHooks = {}): Pr
       execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     })
+    pin(child.pid, 1)
     let result: LoadResult | undefined
     child.on('message', (message: LoadMessage) => {
       if (message.type === 'measure-start') hooks.onMeasureStart?.()

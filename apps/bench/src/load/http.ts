@@ -1,7 +1,7 @@
 // HTTP load: `connections` keep-alive connections, each sending GET / as soon as the previous
 // response arrived.
 import { Histogram } from './histogram.js'
-import { loadCpuPercent, notify, runLoad, sleep } from './protocol.js'
+import { measureWindow, runLoad } from './protocol.js'
 import { getRequest, RawHttpConnection } from './raw-http.js'
 
 export interface HttpLoadConfig {
@@ -32,16 +32,9 @@ runLoad<HttpLoadConfig>(async (config) => {
       }
     }
   })
-  await sleep(config.warmupMs)
-  measuring = true
-  notify({ type: 'measure-start' })
-  const started = performance.now()
-  const cpuAtStart = process.cpuUsage()
-  await sleep(config.durationMs)
-  measuring = false
-  notify({ type: 'measure-end' })
-  const durationMs = performance.now() - started
-  const loadCpu = loadCpuPercent(cpuAtStart, durationMs)
+  const { durationMs, loadCpu } = await measureWindow(config, (on) => {
+    measuring = on
+  })
   running = false
   await Promise.all(loops)
   for (const connection of connections) connection.close()
@@ -50,6 +43,6 @@ runLoad<HttpLoadConfig>(async (config) => {
     durationMs,
     p50: histogram.percentile(0.5),
     p99: histogram.percentile(0.99),
-    extra: { errors },
+    extra: { errors, loadCpu },
   }
 })

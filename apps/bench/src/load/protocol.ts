@@ -54,3 +54,62 @@ export const loadCpuPercent = (since: NodeJS.CpuUsage, durationMs: number): numb
   const used = process.cpuUsage(since)
   return ((used.user + used.system) / 1000 / durationMs) * 100
 }
+
+/**
+ * Warms up, then measures for `durationMs`: `setMeasuring` switches counting on and off, and the
+ * orchestrator is told when the window opens and closes (it reads the server's CPU then).
+ */
+export const measureWindow = async (
+  timing: { warmupMs: number; durationMs: number },
+  setMeasuring: (on: boolean) => void,
+): Promise<{ durationMs: number; loadCpu: number }> => {
+  await sleep(timing.warmupMs)
+  setMeasuring(true)
+  notify({ type: 'measure-start' })
+  const started = performance.now()
+  const cpuAtStart = process.cpuUsage()
+  await sleep(timing.durationMs)
+  setMeasuring(false)
+  notify({ type: 'measure-end' })
+  const durationMs = performance.now() - started
+  return { durationMs, loadCpu: loadCpuPercent(cpuAtStart, durationMs) }
+}
+
+/**
+ * Bookkeeping of a fan-out: when each publish went out and how many deliveries it still awaits.
+ * `delivered` records the latency and says whether that publish reached everyone.
+ */
+export class FanoutTracker {
+  private readonly sentAt = new Map<number, number>()
+  private readonly remaining = new Map<number, number>()
+  measuring = false
+  deliveries = 0
+
+  constructor(
+    private readonly histogram: { record(ms: number): void },
+    private readonly recipients: number,
+  ) {}
+
+  sent(id: number): void {
+    this.sentAt.set(id, performance.now())
+    this.remaining.set(id, this.recipients)
+  }
+
+  /** True when this was the last delivery of publish `id`. */
+  delivered(id: number): boolean {
+    const start = this.sentAt.get(id)
+    if (start === undefined) return false
+    if (this.measuring) {
+      this.histogram.record(performance.now() - start)
+      this.deliveries++
+    }
+    const left = this.remaining.get(id)! - 1
+    if (left > 0) {
+      this.remaining.set(id, left)
+      return false
+    }
+    this.remaining.delete(id)
+    this.sentAt.delete(id)
+    return true
+  }
+}

@@ -4,7 +4,7 @@
 import type { Socket } from 'node:net'
 import { connect } from 'node:net'
 import { Histogram } from './histogram.js'
-import { loadCpuPercent, localAddress, notify, runLoad, sleep } from './protocol.js'
+import { FanoutTracker, localAddress, measureWindow, runLoad, sleep } from './protocol.js'
 import { RawHttpConnection } from './raw-http.js'
 
 export interface SseLoadConfig {
@@ -46,11 +46,8 @@ const openStream = (port: number, index: number, onEvent: (id: number) => void):
 
 runLoad<SseLoadConfig>(async (config) => {
   const histogram = new Histogram()
-  const sentAt = new Map<number, number>()
-  const remaining = new Map<number, number>()
-  let measuring = false
+  const tracker = new FanoutTracker(histogram, config.streams)
   let running = true
-  let ops = 0
   let seq = 0
   let inFlight = 0
   const padding = 'x'.repeat(Math.max(0, config.payloadBytes - 8))
@@ -63,8 +60,7 @@ runLoad<SseLoadConfig>(async (config) => {
     while (running && inFlight < config.window) {
       seq++
       inFlight++
-      sentAt.set(seq, performance.now())
-      remaining.set(seq, config.streams)
+      tracker.sent(seq)
       const body = Buffer.from(`#${String(seq).padStart(6, '0')}#${padding}`)
       await publisher.request(
         `POST /publish HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n`,
@@ -74,19 +70,7 @@ runLoad<SseLoadConfig>(async (config) => {
     publishing = false
   }
   const onEvent = (id: number): void => {
-    const start = sentAt.get(id)
-    if (start === undefined) return
-    if (measuring) {
-      histogram.record(performance.now() - start)
-      ops++
-    }
-    const left = remaining.get(id)! - 1
-    if (left > 0) {
-      remaining.set(id, left)
-      return
-    }
-    remaining.delete(id)
-    sentAt.delete(id)
+    if (!tracker.delivered(id)) return
     inFlight--
     void pump()
   }
@@ -102,18 +86,17 @@ runLoad<SseLoadConfig>(async (config) => {
   }
   await sleep(200) // every stream registered before the first publish
   void pump()
-  await sleep(config.warmupMs)
-  measuring = true
-  notify({ type: 'measure-start' })
-  const started = performance.now()
-  const cpuAtStart = process.cpuUsage()
-  await sleep(config.durationMs)
-  measuring = false
-  notify({ type: 'measure-end' })
-  const durationMs = performance.now() - started
-  const loadCpu = loadCpuPercent(cpuAtStart, durationMs)
+  const { durationMs, loadCpu } = await measureWindow(config, (on) => {
+    tracker.measuring = on
+  })
   running = false
   for (const socket of sockets) socket.destroy()
   publisher.close()
-  return { ops, durationMs, p50: histogram.percentile(0.5), p99: histogram.percentile(0.99), extra: { loadCpu } }
+  return {
+    ops: tracker.deliveries,
+    durationMs,
+    p50: histogram.percentile(0.5),
+    p99: histogram.percentile(0.99),
+    extra: { loadCpu },
+  }
 })

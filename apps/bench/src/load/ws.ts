@@ -1,7 +1,7 @@
 // WebSocket load: echo (messages/s and round-trip latency), fan-out (deliveries/s and
 // publish-to-delivery latency) and idle (connections held while the server's memory is read).
 import { Histogram } from './histogram.js'
-import { checkpoint, loadCpuPercent, notify, runLoad, sleep } from './protocol.js'
+import { checkpoint, FanoutTracker, measureWindow, runLoad } from './protocol.js'
 import { answerSocketIoPing, RawWebSocket, socketIoConnect } from './raw-ws.js'
 
 export interface WsLoadConfig {
@@ -87,71 +87,49 @@ runLoad<WsLoadConfig>(async (config) => {
       sentAt = performance.now()
       ws.send(message)
     }
-    await sleep(config.warmupMs)
-    measuring = true
-    notify({ type: 'measure-start' })
-    const started = performance.now()
-    const cpuAtStart = process.cpuUsage()
-    await sleep(config.durationMs)
-    measuring = false
-    notify({ type: 'measure-end' })
-    const durationMs = performance.now() - started
-    const loadCpu = loadCpuPercent(cpuAtStart, durationMs)
+    const { durationMs, loadCpu } = await measureWindow(config, (on) => {
+      measuring = on
+    })
     running = false
     for (const ws of sockets) ws.close()
-    return { ops, durationMs, p50: histogram.percentile(0.5), p99: histogram.percentile(0.99), extra: { loadCpu } }
+    return {
+      ops,
+      durationMs,
+      p50: histogram.percentile(0.5),
+      p99: histogram.percentile(0.99),
+      extra: { loadCpu },
+    }
   }
 
   // Fan-out: the first connection publishes `#seq#…`; every connection (itself included)
   // receives it. A new publish goes out whenever fewer than `window` are still being delivered.
-  const window = config.window ?? 4
-  const sentAt = new Map<number, number>()
-  const remaining = new Map<number, number>()
+  const tracker = new FanoutTracker(histogram, sockets.length)
   let seq = 0
   let running = true
   const publisher = sockets[0]!
   const publish = (): void => {
     seq++
-    sentAt.set(seq, performance.now())
-    remaining.set(seq, sockets.length)
+    tracker.sent(seq)
     publisher.send(encode(config, 'b', `#${String(seq).padStart(6, '0')}#${padding}`))
-  }
-  const onDelivery = (payload: Buffer): void => {
-    const at = payload.indexOf(0x23)
-    const id = Number(payload.toString('latin1', at + 1, at + 7))
-    const start = sentAt.get(id)
-    if (start === undefined) return
-    if (measuring) {
-      histogram.record(performance.now() - start)
-      ops++
-    }
-    const left = remaining.get(id)! - 1
-    if (left > 0) {
-      remaining.set(id, left)
-      return
-    }
-    remaining.delete(id)
-    sentAt.delete(id)
-    if (running) publish()
   }
   for (const ws of sockets) {
     ws.onMessage = (payload) => {
       if (config.socketIo && answerSocketIoPing(ws, payload)) return
-      onDelivery(payload)
+      const at = payload.indexOf(0x23)
+      if (tracker.delivered(Number(payload.toString('latin1', at + 1, at + 7))) && running) publish()
     }
   }
-  for (let i = 0; i < window; i++) publish()
-  await sleep(config.warmupMs)
-  measuring = true
-  notify({ type: 'measure-start' })
-  const started = performance.now()
-  const cpuAtStart = process.cpuUsage()
-  await sleep(config.durationMs)
-  measuring = false
-  notify({ type: 'measure-end' })
-  const durationMs = performance.now() - started
-  const loadCpu = loadCpuPercent(cpuAtStart, durationMs)
+  for (let i = 0; i < (config.window ?? 4); i++) publish()
+  const { durationMs, loadCpu } = await measureWindow(config, (on) => {
+    tracker.measuring = on
+  })
   running = false
   for (const ws of sockets) ws.close()
-  return { ops, durationMs, p50: histogram.percentile(0.5), p99: histogram.percentile(0.99), extra: { loadCpu } }
+  return {
+    ops: tracker.deliveries,
+    durationMs,
+    p50: histogram.percentile(0.5),
+    p99: histogram.percentile(0.99),
+    extra: { loadCpu },
+  }
 })
