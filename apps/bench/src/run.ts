@@ -387,7 +387,7 @@ const main = async (): Promise<void> => {
   writeFileSync(`${resultsDir}latest.json`, json)
   writeFileSync(
     `${resultsDir}latest.md`,
-    `Run ${meta.date}, ${meta.mode} mode, ${reps} repetition(s), Node ${meta.node}, ${meta.durationS} s.\n\n${markdown.join('\n\n')}\n`,
+    `Run ${meta.date}, ${meta.mode} mode, ${reps} repetition(s)${quick || explicitReps ? '' : ' (5 for HTTP hello and echo)'}, Node ${meta.node}, ${meta.durationS} s.\n\n${markdown.join('\n\n')}\n`,
   )
   console.log(
     `bench: ${selected.length} scenarios in ${meta.durationS} s; results in apps/bench/results/latest.{json,md}`,

@@ -1,9 +1,12 @@
 // Installs every Flumen package that exists the way the demo app does, for the
 // "flumen-all" rows: a plain route must not pay for the plugins beside it.
+import { createHub } from '@flumen/broadcast'
 import type { FlumenEnv, FlumenPlugin } from '@flumen/core'
 import type { Hono } from 'hono'
 
-export const installAll = (_app: Hono<FlumenEnv>): FlumenPlugin[] => {
-  // No plugin package exists yet (@flumen/core only); later issues add theirs here.
-  return []
+export const installAll = (app: Hono<FlumenEnv>): FlumenPlugin[] => {
+  const hub = createHub()
+  app.get('/ws', hub.websocket())
+  // Later packages (sse, auth, uploads) add their middleware and routes here.
+  return [hub]
 }
