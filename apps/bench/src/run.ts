@@ -221,6 +221,7 @@ const scenarios: Scenario[] = [
       { id: 'raw', label: 'raw res.write (reference)' },
       { id: 'hono', label: 'hono streamSSE' },
       { id: 'better-sse', label: 'better-sse channel' },
+      { id: 'flumen', label: 'Flumen hub.sse()' },
     ],
     unit: 'deliveries/s',
     higherIsBetter: true,

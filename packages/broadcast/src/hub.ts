@@ -1,5 +1,7 @@
 import type { FlumenPlugin, Peer, PreparedFrame } from '@flumen/core'
 import { FlumenError, prepareFrame, toFlumenError } from '@flumen/core'
+import type { SseOptions, SseRoute } from '@flumen/sse'
+import { decodeCursor, sse } from '@flumen/sse'
 import type { WebSocketEvents, WebSocketOptions, WebSocketRoute } from '@flumen/ws'
 import { upgradeWebSocket } from '@flumen/ws'
 import type {
@@ -135,6 +137,12 @@ export interface Hub extends FlumenPlugin {
   topicSchema(pattern: string, schema: StandardSchemaV1): void
   /** The protocol-v1 WebSocket route (subprotocol `flumen.v1`) on @flumen/ws. */
   websocket(options?: WebSocketOptions): WebSocketRoute
+  /**
+   * The SSE route on @flumen/sse: `GET ?topic=a&topic=b` streams those topics (each authorized
+   * first: a refused topic is a 403, not a stream); `Last-Event-ID` resumes exactly, or sends
+   * `event: reset` for a topic whose gap left the history.
+   */
+  sse(options?: SseOptions): SseRoute
   /** Attaches a peer of any transport; the transport calls `detach` when it closes. */
   attach(peer: Peer, user: unknown): void
   detach(peer: Peer): void
@@ -181,6 +189,11 @@ interface Method {
   readonly schema: StandardSchemaV1 | undefined
   readonly timeoutMs: number
 }
+
+const messageFrame = (message: EngineMessage, topicJson: string): PreparedFrame =>
+  prepareFrame(messageEnvelope(message, topicJson), {
+    position: { topic: message.topic, epoch: message.epoch, offset: message.offset },
+  })
 
 const defaultIdentity: PresenceIdentity = (user, peer) => {
   if (typeof user === 'object' && user !== null && 'id' in user) {
@@ -298,7 +311,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
   const onMessage = (message: EngineMessage): void => {
     const topic = topics.get(message.topic)
     if (!topic) return
-    const frame = prepareFrame(messageEnvelope(message, topic.topicJson))
+    const frame = messageFrame(message, topic.topicJson)
     const origin = message.origin
     for (const peer of topic.live) {
       if (peer.id !== origin && peer.send(frame)) stats.delivered++
@@ -381,7 +394,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
     const recovered = since === undefined || history.recovered
     ack(recovered, history.position)
     for (const message of history.messages) {
-      if (message.origin !== peer.id) send(peer, prepareFrame(messageEnvelope(message, topic.topicJson)))
+      if (message.origin !== peer.id) send(peer, messageFrame(message, topic.topicJson))
     }
     // Live messages that arrived meanwhile: only those after what history covered.
     const { epoch, offset } = history.position
@@ -608,6 +621,28 @@ export const createHub = (options: HubOptions = {}): Hub => {
         ...wsOptions,
         protocols: wsOptions.protocols ?? [protocolName],
       })
+    },
+    sse(sseOptions = {}) {
+      return sse(async (stream, c) => {
+        const topics = [...new Set(c.req.queries('topic') ?? [])]
+        if (topics.length === 0) throw new FlumenError('BAD_REQUEST', 'Give at least one ?topic=')
+        if (topics.length > maxSubscriptions) {
+          throw new FlumenError('BAD_REQUEST', `More than ${maxSubscriptions} topics on one stream`)
+        }
+        for (const topic of topics) checkTopic(topic)
+        const since = decodeCursor(stream.lastEventId)
+        hub.attach(stream, stream.user)
+        stream.onClose(() => hub.detach(stream))
+        for (const topic of topics) {
+          const from = since.get(topic)
+          const result = await hub.subscribe(stream, topic, from)
+          if (!stream.positions.has(topic)) stream.positions.set(topic, result.position)
+          if (from && !result.recovered) {
+            stream.sendEvent({ event: 'reset', data: JSON.stringify({ topic, ...result.position }) })
+          }
+        }
+        stream.sendCursor()
+      }, sseOptions)
     },
     attach(peer, user) {
       if (states.has(peer)) return

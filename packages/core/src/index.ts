@@ -3,7 +3,7 @@ export { createApp } from './app.js'
 export type { ErrorBody, FlumenErrorCode, FlumenErrorOptions } from './errors.js'
 export { codeForStatus, errorBody, errorCodes, errorResponse, FlumenError, toFlumenError } from './errors.js'
 export { createId } from './id.js'
-export type { Peer, PreparedFrame, PrepareFrameOptions, Transport } from './peer.js'
+export type { FramePosition, Peer, PreparedFrame, PrepareFrameOptions, Transport } from './peer.js'
 export { prepareBatch, prepareFrame } from './peer.js'
 export type {
   CloseOptions,
@@ -13,4 +13,4 @@ export type {
   ServeOptions,
   ServerState,
 } from './serve.js'
-export { serve } from './serve.js'
+export { responseAlreadySent, serve } from './serve.js'

@@ -6,6 +6,9 @@ describe('prepareFrame / prepareBatch', () => {
     expect(prepareFrame('x')).toMatchObject({ binary: false, volatile: false, wire: {} })
     expect(prepareFrame(new Uint8Array([1]))).toMatchObject({ binary: true })
     expect(prepareFrame('x', { volatile: true }).volatile).toBe(true)
+    const position = { topic: 't', epoch: 'e', offset: 3 }
+    expect(prepareFrame('x', { position }).position).toBe(position)
+    expect('position' in prepareFrame('x')).toBe(false)
   })
 
   it('batches frames in order; one frame is itself; none is an error', () => {

@@ -12,6 +12,8 @@ export interface PreparedFrame {
   readonly volatile: boolean
   /** The framed bytes per transport, filled lazily by the transports. */
   readonly wire: { ws?: Buffer; sse?: Buffer }
+  /** Where a hub message stands in its topic's stream (SSE turns it into the `id:` cursor). */
+  readonly position?: FramePosition
   /**
    * Set on a batch (`prepareBatch`): several messages written together, in order. A transport
    * writes the concatenation of their framed bytes at once (one syscall instead of one per
@@ -20,7 +22,15 @@ export interface PreparedFrame {
   readonly parts?: readonly PreparedFrame[]
 }
 
+export interface FramePosition {
+  readonly topic: string
+  readonly epoch: string
+  readonly offset: number
+}
+
 export interface PrepareFrameOptions {
+  /** The topic position of a hub message. */
+  position?: FramePosition
   /** @default true for a Uint8Array, false for a string */
   binary?: boolean
   /** @default false */
@@ -28,15 +38,14 @@ export interface PrepareFrameOptions {
 }
 
 /** Prepares `data` once for any number of `peer.send()` calls. */
-export const prepareFrame = (
-  data: string | Uint8Array,
-  options: PrepareFrameOptions = {},
-): PreparedFrame => ({
-  data,
-  binary: options.binary ?? typeof data !== 'string',
-  volatile: options.volatile ?? false,
-  wire: {},
-})
+export const prepareFrame = (data: string | Uint8Array, options: PrepareFrameOptions = {}): PreparedFrame => {
+  const binary = options.binary ?? typeof data !== 'string'
+  const volatile = options.volatile ?? false
+  // Two literal shapes rather than `position: undefined`, so frames without one stay small.
+  return options.position
+    ? { data, binary, volatile, wire: {}, position: options.position }
+    : { data, binary, volatile, wire: {} }
+}
 
 /**
  * Several prepared frames that go to the same peers, in order, written as one. `data` of a batch

@@ -395,3 +395,16 @@ export const serve = async (app: FetchApp, options: ServeOptions = {}): Promise<
   }
   return handle
 }
+
+/**
+ * The answer of a route that wrote its response straight to `c.env.outgoing` (SSE streams):
+ * @hono/node-server then leaves the Node response alone. Its lightweight Response keeps a cache
+ * (an own symbol property) that would bypass that check, so the cache is dropped here.
+ */
+export const responseAlreadySent = (): Response => {
+  const response = new Response(null, { headers: { 'x-hono-already-sent': '1' } })
+  for (const symbol of Object.getOwnPropertySymbols(response)) {
+    delete (response as unknown as Record<symbol, unknown>)[symbol]
+  }
+  return response
+}

@@ -41,7 +41,7 @@ const openStream = (port: number, index: number, onEvent: (id: number) => void):
       }
     })
     socket.once('error', reject)
-    socket.write(`GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`)
+    socket.write(`GET /sse?topic=bench HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`)
   })
 
 runLoad<SseLoadConfig>(async (config) => {

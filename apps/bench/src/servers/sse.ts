@@ -1,7 +1,10 @@
-// SSE fan-out: GET /sse opens a stream; POST /publish sends its body to every stream as one event.
+// SSE fan-out: GET /sse?topic=bench opens a stream; POST /publish sends its body to every stream
+// as one event.
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createServer } from 'node:http'
+import { createHub } from '@flumen/broadcast'
+import { createApp, serve as flumenServe } from '@flumen/core'
 import { serve as honoServe } from '@hono/node-server'
 import { createChannel, createSession } from 'better-sse'
 import { Hono } from 'hono'
@@ -9,7 +12,7 @@ import type { SSEStreamingApi } from 'hono/streaming'
 import { streamSSE } from 'hono/streaming'
 import { announce, implementation } from './harness.js'
 
-const impl = implementation(['raw', 'hono', 'better-sse'])
+const impl = implementation(['raw', 'hono', 'better-sse', 'flumen'])
 
 const readBody = async (req: IncomingMessage): Promise<string> => {
   let body = ''
@@ -28,7 +31,7 @@ const nodeServer = (
         publish(data)
         res.writeHead(204).end()
       })
-    } else if (req.url === '/sse') {
+    } else if (req.url?.startsWith('/sse')) {
       void open(req, res)
     } else {
       res.writeHead(404).end()
@@ -61,6 +64,16 @@ if (impl === 'raw') {
       channel.broadcast(data)
     },
   )
+} else if (impl === 'flumen') {
+  // The hub's SSE route: streams subscribe to `bench`; POST /publish goes through hub.publish.
+  const hub = createHub({ presence: false })
+  const app = createApp()
+  app.get('/sse', hub.sse())
+  app.post('/publish', async (c) => {
+    await hub.publish('bench', await c.req.text())
+    return c.body(null, 204)
+  })
+  announce(await flumenServe(app, { port: 0, hostname: '127.0.0.1', plugins: [hub] }))
 } else {
   const streams = new Set<SSEStreamingApi>()
   const app = new Hono()

@@ -1,0 +1,132 @@
+import type { FlumenBindings, FlumenServer } from '@flumen/core'
+import { createApp, serve } from '@flumen/core'
+import type { ReceivedEvent, TestSseClient } from '@flumen/sse/test-client'
+import { openSse } from '@flumen/sse/test-client'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import WebSocket from 'ws'
+import type { Hub, HubOptions } from './index.js'
+import { createHub } from './index.js'
+
+type Env = { Bindings: FlumenBindings; Variables: { user: unknown } }
+
+const servers: FlumenServer[] = []
+const clients: TestSseClient[] = []
+const sockets: WebSocket[] = []
+afterEach(async () => {
+  for (const client of clients.splice(0)) client.close()
+  for (const socket of sockets.splice(0)) socket.terminate()
+  await Promise.all(servers.splice(0).map((server) => server.close({ timeoutMs: 200 })))
+})
+
+const start = async (options: HubOptions = {}): Promise<{ hub: Hub; server: FlumenServer }> => {
+  const hub = createHub({ logError: () => {}, presence: false, ...options })
+  const app = createApp<Env>()
+  app.use('*', async (c, next) => {
+    const name = c.req.query('user')
+    if (name) c.set('user', { id: name })
+    await next()
+  })
+  app.get('/sse', hub.sse({ heartbeatMs: false }))
+  app.get('/ws', hub.websocket())
+  const server = await serve(app, { port: 0, hostname: '127.0.0.1', plugins: [hub] })
+  servers.push(server)
+  return { hub, server }
+}
+
+const open = async (url: string, headers: Record<string, string> = {}): Promise<TestSseClient> => {
+  const client = await openSse(url, headers)
+  clients.push(client)
+  return client
+}
+
+const payload = (event: ReceivedEvent): { type: string; topic?: string; data?: unknown; offset?: number } =>
+  JSON.parse(event.data) as { type: string; topic?: string; data?: unknown; offset?: number }
+
+describe('hub over SSE', () => {
+  it('streams the same hub messages as WebSocket, from server code and from WS clients', async () => {
+    const { hub, server } = await start()
+    const stream = await open(`${server.url}sse?topic=room:1&topic=room:2`)
+    expect(stream.response.statusCode).toBe(200)
+    await hub.publish('room:1', { text: 'from server' })
+    const first = await stream.next()
+    expect(payload(first)).toMatchObject({
+      type: 'message',
+      topic: 'room:1',
+      data: { text: 'from server' },
+      offset: 1,
+    })
+    expect(first.id).toMatch(/room%3A1~[\w-]+~1/)
+    expect(first.id).toMatch(/room%3A2~[\w-]+~0/)
+
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws`, 'flumen.v1')
+    sockets.push(ws)
+    await new Promise((resolve) => ws.once('open', resolve))
+    ws.send(JSON.stringify({ type: 'publish', topic: 'room:2', data: 'from ws' }))
+    expect(payload(await stream.next())).toMatchObject({ topic: 'room:2', data: 'from ws' })
+  })
+
+  it('refuses a forbidden or malformed topic with an HTTP error before streaming', async () => {
+    const { server, hub } = await start({ authorize: ({ topic }) => topic !== 'secret' })
+    const forbidden = await fetch(new URL('/sse?topic=ok&topic=secret', server.url))
+    expect(forbidden.status).toBe(403)
+    expect((await forbidden.json()).error.code).toBe('FORBIDDEN')
+    expect((await fetch(new URL('/sse', server.url))).status).toBe(400)
+    expect((await fetch(new URL(`/sse?topic=${'x'.repeat(300)}`, server.url))).status).toBe(400)
+    await vi.waitFor(() => expect(hub.stats.peers).toBe(0))
+    expect(hub.stats.topics).toBe(0)
+  })
+
+  it('resumes with Last-Event-ID: 5,000 events across forced reconnects, none lost or repeated', async () => {
+    const { hub, server } = await start({ history: { size: 10_000 } })
+    const total = 5_000
+    const received: number[] = []
+    let lastEventId: string | undefined
+    let published = 0
+    let reconnects = 0
+    let publisher: Promise<void> | undefined
+    while (received.length < total) {
+      const stream = await open(
+        `${server.url}sse?topic=feed`,
+        lastEventId ? { 'last-event-id': lastEventId } : {},
+      )
+      publisher ??= (async () => {
+        while (published < total) {
+          for (let i = 0; i < 25 && published < total; i++) await hub.publish('feed', ++published)
+          await new Promise((resolve) => setImmediate(resolve))
+        }
+      })()
+      const budget = 300 + reconnects * 137
+      for (let n = 0; n < budget && received.length < total; n++) {
+        let event: ReceivedEvent
+        try {
+          event = await stream.next(() => true, 5_000)
+        } catch {
+          break
+        }
+        if (event.event === 'reset') throw new Error('unexpected reset')
+        received.push(payload(event).data as number)
+        lastEventId = event.id
+      }
+      stream.close()
+      reconnects++
+    }
+    await publisher
+    expect(received).toEqual(Array.from({ length: total }, (_, i) => i + 1))
+    expect(reconnects).toBeGreaterThan(5)
+  }, 60_000)
+
+  it('sends event: reset when the gap left the history window', async () => {
+    const { hub, server } = await start({ history: { size: 5 } })
+    const stream = await open(`${server.url}sse?topic=small`)
+    await hub.publish('small', 1)
+    const seen = await stream.next()
+    stream.close()
+    for (let i = 0; i < 20; i++) await hub.publish('small', i)
+    const again = await open(`${server.url}sse?topic=small`, { 'last-event-id': seen.id! })
+    const reset = await again.next()
+    expect(reset.event).toBe('reset')
+    expect(JSON.parse(reset.data)).toMatchObject({ topic: 'small', offset: 21 })
+    await hub.publish('small', 'live')
+    expect(payload(await again.next()).data).toBe('live')
+  })
+})

@@ -1,0 +1,158 @@
+import type { FlumenBindings, FlumenPlugin } from '@flumen/core'
+import { FlumenError, responseAlreadySent } from '@flumen/core'
+import type { Context, MiddlewareHandler } from 'hono'
+import type { SseRouteState, SseStats } from './peer.js'
+import { SsePeer } from './peer.js'
+
+export interface SseOptions {
+  /**
+   * A comment line (`: ping`) is written to every stream this often, so proxies keep it open;
+   * `false` turns it off.
+   * @default 15_000
+   */
+  heartbeatMs?: number | false
+  /**
+   * The reconnection delay sent first (`retry:`).
+   * @default 2_000
+   */
+  retryMs?: number
+  /**
+   * Bytes queued for one stream before it counts as a slow reader and is closed (volatile frames
+   * are dropped instead).
+   * @default 1_048_576 (1 MiB)
+   */
+  maxBufferedBytes?: number
+  /**
+   * Open streams on this route; more get 503.
+   * @default 10_000
+   */
+  maxConnections?: number
+}
+
+/** An SSE route handler, with its live streams and counters. */
+export interface SseRoute extends MiddlewareHandler {
+  readonly peers: ReadonlySet<SsePeer>
+  readonly stats: Readonly<SseStats>
+}
+
+const positiveInteger = (name: string, value: number): number => {
+  if (!Number.isInteger(value) || value < 1) throw new Error(`sse: ${name} must be a positive integer`)
+  return value
+}
+
+const streamHeaders: Record<string, string> = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  // no-transform: compression middleware and proxies must not buffer the stream.
+  'cache-control': 'no-cache, no-transform',
+  'x-accel-buffering': 'no',
+  connection: 'keep-alive',
+}
+
+/**
+ * An SSE route: `handler(stream, c)` runs first (subscribe, authorize, send the first events) and
+ * the stream starts when it returns; if it throws, the client gets a plain HTTP error (a 401 or 403
+ * is never a stream). Writes go straight to the Node response: each event's bytes are built once
+ * and shared by every stream. Needs `serve()` from @flumen/core.
+ */
+export const sse = (
+  handler: (stream: SsePeer, c: Context<{ Bindings: FlumenBindings }>) => void | Promise<void>,
+  options: SseOptions = {},
+): SseRoute => {
+  if (typeof handler !== 'function') throw new Error('sse: handler must be a function')
+  const heartbeatMs =
+    options.heartbeatMs === false ? false : positiveInteger('heartbeatMs', options.heartbeatMs ?? 15_000)
+  const retryMs = positiveInteger('retryMs', options.retryMs ?? 2_000)
+  const maxConnections = positiveInteger('maxConnections', options.maxConnections ?? 10_000)
+  const stats: SseStats = { connections: 0, dropped: 0, slowConsumers: 0 }
+  const peers = new Set<SsePeer>()
+  let heartbeat: NodeJS.Timeout | undefined
+  let emptied: (() => void) | undefined
+
+  const route: SseRouteState = {
+    maxBufferedBytes: positiveInteger('maxBufferedBytes', options.maxBufferedBytes ?? 1_048_576),
+    stats,
+    onPeerClosed: (peer) => {
+      if (!peers.delete(peer)) return
+      stats.connections = peers.size
+      if (peers.size === 0) {
+        clearInterval(heartbeat)
+        heartbeat = undefined
+        emptied?.()
+      }
+    },
+  }
+
+  const plugin: FlumenPlugin = {
+    name: 'flumen-sse',
+    drain: async (signal) => {
+      if (peers.size === 0) return
+      const done = new Promise<void>((resolve) => {
+        emptied = resolve
+      })
+      for (const peer of peers) peer.close()
+      const aborted = new Promise<void>((resolve) =>
+        signal.addEventListener('abort', () => resolve(), { once: true }),
+      )
+      await Promise.race([done, aborted])
+      for (const peer of peers) peer.res.destroy()
+    },
+    stop: () => clearInterval(heartbeat),
+  }
+
+  const routeHandler = async function sse(c: Context<{ Bindings: FlumenBindings }>): Promise<Response> {
+    const res = c.env?.outgoing
+    if (!res) throw new Error('sse() needs serve() from @flumen/core')
+    if (peers.size >= maxConnections) throw new FlumenError('UNAVAILABLE', 'Too many streams')
+    const peer = new SsePeer(
+      res,
+      (c.var as Record<string, unknown>).user,
+      c.req.header('last-event-id'),
+      route,
+    )
+    peers.add(peer)
+    stats.connections = peers.size
+    // One listener for the whole life of the stream: client gone, server ended it, or destroyed.
+    res.once('close', () => peer.markClosed())
+    try {
+      await handler(peer, c)
+    } catch (err) {
+      peer.markClosed()
+      throw err
+    }
+    if (peer.closed) return alreadySentOrEnd(res)
+    c.env.flumen.register(plugin)
+    // Headers that middleware set before the handler (CORS, cookies) go out with the stream.
+    const headers = c.newResponse(null, 200, streamHeaders).headers
+    const head: Record<string, string | string[]> = {}
+    headers.forEach((value, key) => {
+      if (key !== 'set-cookie') head[key] = value
+    })
+    const cookies = headers.getSetCookie()
+    if (cookies.length > 0) head['set-cookie'] = cookies
+    // No chunked framing: an event stream ends only with its connection, so the body can be
+    // delimited by the close (HTTP/1.1 §6.3). Each write then goes out as it is, without a chunk
+    // header and trailer around it.
+    res.useChunkedEncodingByDefault = false
+    res.shouldKeepAlive = false
+    res.writeHead(200, head)
+    res.flushHeaders()
+    peer.start(`retry: ${retryMs}\n\n`)
+    if (heartbeatMs && !heartbeat) {
+      heartbeat = setInterval(() => {
+        for (const stream of peers) stream.comment('ping')
+      }, heartbeatMs)
+      heartbeat.unref()
+    }
+    return responseAlreadySent()
+  }
+
+  const alreadySentOrEnd = (res: import('node:http').ServerResponse): Response => {
+    if (!res.headersSent) res.writeHead(204).end()
+    return responseAlreadySent()
+  }
+
+  return Object.assign(routeHandler as unknown as MiddlewareHandler, {
+    peers: peers as ReadonlySet<SsePeer>,
+    stats: stats as Readonly<SseStats>,
+  })
+}
