@@ -3,7 +3,7 @@ import { createId } from '@flumen/core'
 import type { SendOptions, WSReadyState } from 'hono/ws'
 import type { WebSocket } from 'ws'
 import { WsCloseEvent, WsErrorEvent, WsMessageEvent } from './events.js'
-import { encodeFrame } from './frame.js'
+import { encodeFrame, encodeTextFrame } from './frame.js'
 import type { ResolvedOptions } from './options.js'
 
 /** The handlers of a WebSocket route: Hono's WSEvents, with a context that also carries the Peer. */
@@ -153,17 +153,23 @@ export class WsPeer implements Peer {
   }
 
   send(frame: PreparedFrame): boolean {
-    const ws = this.ws
-    if (ws.readyState !== 1) return false
-    const internals = ws as unknown as WsInternals
-    const socket = internals._socket
-    if (!socket || internals._sender?._state !== 0 || internals._extensions?.['permessage-deflate']) {
-      return this.sendThroughWs(frame)
-    }
+    if (this.ws.readyState !== 1) return false
+    const socket = this.directSocket()
+    if (!socket) return this.sendThroughWs(frame)
     const wire = wsWire(frame)
     if (!this.hasRoomFor(wire.length, frame.volatile)) return false
     socket.write(wire)
     return true
+  }
+
+  /**
+   * The TCP socket when frames may be written to it directly: no compression negotiated and the
+   * `ws` sender idle (nothing of its own queued), so bytes cannot overtake each other.
+   */
+  private directSocket(): WsInternals['_socket'] {
+    const internals = this.ws as unknown as WsInternals
+    if (internals._sender?._state !== 0 || internals._extensions?.['permessage-deflate']) return undefined
+    return internals._socket
   }
 
   /** The path for sockets whose frames `ws` must build itself (compression, a busy sender). */
@@ -185,7 +191,16 @@ export class WsPeer implements Peer {
     // A string's length stands in for its UTF-8 size: the limit is a bound, not an account.
     const size = typeof data === 'string' ? data.length : data.byteLength
     if (!this.hasRoomFor(size, false)) return
-    if (options?.compress === false) this.ws.send(data, noCompression)
+    const socket = this.directSocket()
+    if (socket) {
+      // Framed here in one buffer and written once, as prepared frames are (ws would write a header
+      // and the payload as two pieces).
+      socket.write(
+        typeof data === 'string'
+          ? encodeTextFrame(data)
+          : encodeFrame(data instanceof ArrayBuffer ? Buffer.from(data) : toBuffer(data), true),
+      )
+    } else if (options?.compress === false) this.ws.send(data, noCompression)
     else this.ws.send(data)
   }
 
