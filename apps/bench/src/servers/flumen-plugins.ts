@@ -7,6 +7,7 @@ import type { Hono } from 'hono'
 export const installAll = (app: Hono<FlumenEnv>): FlumenPlugin[] => {
   const hub = createHub()
   app.get('/ws', hub.websocket())
-  // Later packages (sse, auth, uploads) add their middleware and routes here.
+  app.get('/sse', hub.sse())
+  // Later packages (auth, uploads) add their middleware and routes here.
   return [hub]
 }
