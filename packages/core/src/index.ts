@@ -13,4 +13,4 @@ export type {
   ServeOptions,
   ServerState,
 } from './serve.js'
-export { responseAlreadySent, serve } from './serve.js'
+export { drainConnections, responseAlreadySent, serve } from './serve.js'

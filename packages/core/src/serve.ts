@@ -408,3 +408,18 @@ export const responseAlreadySent = (): Response => {
   }
   return response
 }
+
+/**
+ * A transport's drain hook: asks every connection to close, waits until the set is empty or the
+ * server's drain deadline passes (checking every 10 ms), then forces whatever is left.
+ */
+export const drainConnections = async <T>(
+  connections: ReadonlySet<T>,
+  signal: AbortSignal,
+  close: (connection: T) => void,
+  force: (connection: T) => void,
+): Promise<void> => {
+  for (const connection of connections) close(connection)
+  while (connections.size > 0 && !signal.aborted) await new Promise((resolve) => setTimeout(resolve, 10))
+  for (const connection of [...connections]) force(connection)
+}

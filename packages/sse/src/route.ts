@@ -1,5 +1,5 @@
 import type { FlumenBindings, FlumenPlugin } from '@flumen/core'
-import { FlumenError, responseAlreadySent } from '@flumen/core'
+import { drainConnections, FlumenError, responseAlreadySent } from '@flumen/core'
 import type { Context, MiddlewareHandler } from 'hono'
 import type { SseRouteState, SseStats } from './peer.js'
 import { SsePeer } from './peer.js'
@@ -66,7 +66,6 @@ export const sse = (
   const stats: SseStats = { connections: 0, dropped: 0, slowConsumers: 0 }
   const peers = new Set<SsePeer>()
   let heartbeat: NodeJS.Timeout | undefined
-  let emptied: (() => void) | undefined
 
   const route: SseRouteState = {
     maxBufferedBytes: positiveInteger('maxBufferedBytes', options.maxBufferedBytes ?? 1_048_576),
@@ -77,25 +76,19 @@ export const sse = (
       if (peers.size === 0) {
         clearInterval(heartbeat)
         heartbeat = undefined
-        emptied?.()
       }
     },
   }
 
   const plugin: FlumenPlugin = {
     name: 'flumen-sse',
-    drain: async (signal) => {
-      if (peers.size === 0) return
-      const done = new Promise<void>((resolve) => {
-        emptied = resolve
-      })
-      for (const peer of peers) peer.close()
-      const aborted = new Promise<void>((resolve) =>
-        signal.addEventListener('abort', () => resolve(), { once: true }),
-      )
-      await Promise.race([done, aborted])
-      for (const peer of peers) peer.res.destroy()
-    },
+    drain: (signal) =>
+      drainConnections(
+        peers,
+        signal,
+        (peer) => peer.close(),
+        (peer) => peer.res.destroy(),
+      ),
     stop: () => clearInterval(heartbeat),
   }
 

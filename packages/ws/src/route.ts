@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FlumenBindings, FlumenPlugin } from '@flumen/core'
-import { FlumenError } from '@flumen/core'
+import { drainConnections, FlumenError } from '@flumen/core'
 import type { Context, MiddlewareHandler } from 'hono'
 import type { WebSocket } from 'ws'
 import { WebSocketServer } from 'ws'
@@ -62,7 +62,6 @@ export const upgradeWebSocket = (
   const peers = new Set<WsPeer>()
   let pingTimer: NodeJS.Timeout | undefined
   let pongTimer: NodeJS.Timeout | undefined
-  let emptied: (() => void) | undefined
 
   const wss = new WebSocketServer({
     noServer: true,
@@ -103,25 +102,19 @@ export const upgradeWebSocket = (
         clearInterval(pingTimer)
         clearTimeout(pongTimer)
         pingTimer = undefined
-        emptied?.()
       }
     },
   }
 
   const plugin: FlumenPlugin = {
     name: 'flumen-ws',
-    drain: async (signal) => {
-      if (peers.size === 0) return
-      const done = new Promise<void>((resolve) => {
-        emptied = resolve
-      })
-      for (const peer of peers) peer.close(1001, 'Server shutting down')
-      const aborted = new Promise<void>((resolve) =>
-        signal.addEventListener('abort', () => resolve(), { once: true }),
-      )
-      await Promise.race([done, aborted])
-      for (const peer of peers) peer.ws.terminate()
-    },
+    drain: (signal) =>
+      drainConnections(
+        peers,
+        signal,
+        (peer) => peer.close(1001, 'Server shutting down'),
+        (peer) => peer.ws.terminate(),
+      ),
     stop: () => {
       clearInterval(pingTimer)
       clearTimeout(pongTimer)
