@@ -104,9 +104,9 @@ export interface MethodOptions<Schema extends StandardSchemaV1 | undefined> {
 
 export interface HubStats {
   /** Connections attached now (WebSocket and SSE). */
-  peers: number
+  readonly peers: number
   /** Topics with local subscribers now. */
-  topics: number
+  readonly topics: number
   /** Messages published through this hub (clients and server). */
   published: number
   /** Frames written to peers (messages, presence, replies). */
@@ -245,7 +245,16 @@ export const createHub = (options: HubOptions = {}): Hub => {
   const topics = new Map<string, TopicState>()
   const methods = new Map<string, Method>()
   const topicSchemas: { pattern: RegExp; schema: StandardSchemaV1 }[] = []
-  const stats: HubStats = { peers: 0, topics: 0, published: 0, delivered: 0 }
+  const stats: HubStats = {
+    get peers() {
+      return states.size
+    },
+    get topics() {
+      return topics.size
+    },
+    published: 0,
+    delivered: 0,
+  }
 
   const send = (peer: Peer, frame: PreparedFrame): void => {
     if (peer.send(frame)) stats.delivered++
@@ -339,14 +348,12 @@ export const createHub = (options: HubOptions = {}): Hub => {
     created.ready.catch(() => {}) // awaited by every subscriber; a failure is theirs to report
     topic = created
     topics.set(name, topic)
-    stats.topics = topics.size
     return topic
   }
 
   const releaseTopic = (name: string, topic: TopicState): void => {
     if (topic.live.size > 0 || topic.recovering.size > 0 || topics.get(name) !== topic) return
     topics.delete(name)
-    stats.topics = topics.size
     engine.unsubscribe(name).catch(logError)
   }
 
@@ -652,14 +659,12 @@ export const createHub = (options: HubOptions = {}): Hub => {
         identity: identify ? identify(user, peer) : { id: peer.id, info: null },
         closed: false,
       })
-      stats.peers = states.size
     },
     detach(peer) {
       const state = states.get(peer)
       if (!state) return
       state.closed = true
       states.delete(peer)
-      stats.peers = states.size
       for (const name of [...peer.topics]) void leave(state, name)
     },
     async subscribe(peer, topic, since) {

@@ -5,7 +5,7 @@ import type { Peer, PreparedFrame, StreamPosition } from './types.js'
 /** Counters of one SSE route, for metrics. */
 export interface SseStats {
   /** Streams open now. */
-  connections: number
+  readonly connections: number
   /** Volatile frames dropped for slow readers. */
   dropped: number
   /** Streams closed because their buffer went over `maxBufferedBytes`. */

@@ -63,8 +63,14 @@ export const sse = (
     options.heartbeatMs === false ? false : positiveInteger('heartbeatMs', options.heartbeatMs ?? 15_000)
   const retryMs = positiveInteger('retryMs', options.retryMs ?? 2_000)
   const maxConnections = positiveInteger('maxConnections', options.maxConnections ?? 10_000)
-  const stats: SseStats = { connections: 0, dropped: 0, slowConsumers: 0 }
   const peers = new Set<SsePeer>()
+  const stats: SseStats = {
+    get connections() {
+      return peers.size
+    },
+    dropped: 0,
+    slowConsumers: 0,
+  }
   let heartbeat: NodeJS.Timeout | undefined
 
   const route: SseRouteState = {
@@ -72,7 +78,6 @@ export const sse = (
     stats,
     onPeerClosed: (peer) => {
       if (!peers.delete(peer)) return
-      stats.connections = peers.size
       if (peers.size === 0) {
         clearInterval(heartbeat)
         heartbeat = undefined
@@ -103,7 +108,6 @@ export const sse = (
       route,
     )
     peers.add(peer)
-    stats.connections = peers.size
     // One listener for the whole life of the stream: client gone, server ended it, or destroyed.
     res.once('close', () => peer.markClosed())
     try {

@@ -20,7 +20,7 @@ export interface WebSocketEvents {
 /** Counters of one route, for metrics. */
 export interface WebSocketStats {
   /** Sockets open now. */
-  connections: number
+  readonly connections: number
   /** Volatile frames dropped for slow consumers. */
   dropped: number
   /** Sockets closed with 4008 because their send buffer went over `maxBufferedBytes`. */
@@ -31,11 +31,10 @@ export interface WebSocketStats {
   heartbeatTimeouts: number
 }
 
-/** What a peer needs of its route: options, counters, the set it lives in, a logger. */
+/** What a peer needs of its route: options, counters, a logger. */
 export interface RouteState {
   readonly options: ResolvedOptions
   readonly stats: WebSocketStats
-  readonly peers: Set<WsPeer>
   logError(err: unknown): void
   onPeerClosed(peer: WsPeer): void
 }
@@ -59,7 +58,9 @@ const toBuffer = (data: string | Uint8Array): Buffer =>
 const wsWire = (frame: PreparedFrame): Buffer => {
   frame.wire.ws ??= frame.parts
     ? Buffer.concat(frame.parts.map(wsWire))
-    : encodeFrame(toBuffer(frame.data), frame.binary)
+    : typeof frame.data === 'string' && !frame.binary
+      ? encodeTextFrame(frame.data)
+      : encodeFrame(toBuffer(frame.data), frame.binary)
   return frame.wire.ws
 }
 

@@ -52,14 +52,16 @@ export const upgradeWebSocket = (
   if (heartbeat && heartbeat.pongTimeoutMs >= heartbeat.intervalMs) {
     throw new Error('upgradeWebSocket: heartbeat.pongTimeoutMs must be shorter than heartbeat.intervalMs')
   }
+  const peers = new Set<WsPeer>()
   const stats: WebSocketStats = {
-    connections: 0,
+    get connections() {
+      return peers.size
+    },
     dropped: 0,
     slowConsumers: 0,
     rateLimited: 0,
     heartbeatTimeouts: 0,
   }
-  const peers = new Set<WsPeer>()
   let pingTimer: NodeJS.Timeout | undefined
   let pongTimer: NodeJS.Timeout | undefined
 
@@ -93,11 +95,9 @@ export const upgradeWebSocket = (
   const route: RouteState = {
     options: resolved,
     stats,
-    peers,
     logError: (err) => console.error('[flumen/ws] handler failed:', err),
     onPeerClosed: (peer) => {
       if (!peers.delete(peer)) return
-      stats.connections = peers.size
       if (peers.size === 0) {
         clearInterval(pingTimer)
         clearTimeout(pongTimer)
@@ -125,7 +125,6 @@ export const upgradeWebSocket = (
     const peer = new WsPeer(ws, user, events, route, url)
     ;(ws as PeerSocket)[kPeer] = peer
     peers.add(peer)
-    stats.connections = peers.size
     ws.on('message', onMessage)
     ws.on('close', onClose)
     ws.on('error', onError)
