@@ -65,6 +65,24 @@ describe('hub over SSE', () => {
     expect(payload(await stream.next())).toMatchObject({ topic: 'room:2', data: 'from ws' })
   })
 
+  it('writes a burst of one turn with an id per event, single- and multi-topic streams alike', async () => {
+    const { hub, server } = await start()
+    const single = await open(`${server.url}sse?topic=burst`)
+    const multi = await open(`${server.url}sse?topic=burst&topic=other`)
+    await Promise.all([1, 2, 3, 4].map((i) => hub.publish('burst', i)))
+    let lastId = ''
+    for (const stream of [single, multi]) {
+      const events = [await stream.next(), await stream.next(), await stream.next(), await stream.next()]
+      expect(events.map((event) => payload(event).data)).toEqual([1, 2, 3, 4])
+      events.forEach((event, i) => expect(event.id).toMatch(new RegExp(`burst~[\\w-]+~${i + 1}`)))
+      lastId ||= events[3]!.id!
+    }
+    // The last id of the burst resumes right after it.
+    await hub.publish('burst', 5)
+    const resumed = await open(`${server.url}sse?topic=burst`, { 'last-event-id': lastId })
+    expect(payload(await resumed.next()).data).toBe(5)
+  })
+
   it('refuses a forbidden or malformed topic with an HTTP error before streaming', async () => {
     const { server, hub } = await start({ authorize: ({ topic }) => topic !== 'secret' })
     const forbidden = await fetch(new URL('/sse?topic=ok&topic=secret', server.url))

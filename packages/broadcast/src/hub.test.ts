@@ -134,6 +134,40 @@ describe('hub over WebSocket', () => {
     expect(offsets).toEqual([...offsets].sort((x, y) => x - y))
   })
 
+  it('writes the messages of one turn together, in order, each peer skipping its own', async () => {
+    const { connect, hub } = await start()
+    hub.method('whoami', (_data, { peer }) => peer.id)
+    const a = await connect('a')
+    const b = await connect('b')
+    const aId = (await a.request({ type: 'call', method: 'whoami' })).data as string
+    await a.request({ type: 'subscribe', topic: 'turn' })
+    await b.request({ type: 'subscribe', topic: 'turn' })
+    // Published without yielding: all five go out after this turn, in one batch per peer.
+    const offsets = await Promise.all(
+      [0, 1, 2, 3, 4].map((i) => hub.publish('turn', i, i % 2 === 1 ? { except: aId } : {})),
+    )
+    expect(offsets).toEqual([1, 2, 3, 4, 5])
+    await vi.waitFor(() => expect(b.received.filter(isMessage('turn'))).toHaveLength(5))
+    expect(b.received.filter(isMessage('turn')).map((m) => m.data)).toEqual([0, 1, 2, 3, 4])
+    await vi.waitFor(() => expect(a.received.filter(isMessage('turn'))).toHaveLength(3))
+    expect(a.received.filter(isMessage('turn')).map((m) => [m.data, m.offset])).toEqual([
+      [0, 1],
+      [2, 3],
+      [4, 5],
+    ])
+    expect(hub.stats.delivered).toBeGreaterThanOrEqual(8)
+    // Presence that follows messages in the same turn comes after them.
+    void hub.publish('turn', 'before-join')
+    const c = await connect('c')
+    await c.request({ type: 'subscribe', topic: 'turn' })
+    const join = await b.next(
+      (m) => m.type === 'presence' && Array.isArray(m.join) && (m.join as Json[]).some((u) => u.id === 'c'),
+    )
+    expect(b.received.indexOf(join)).toBeGreaterThan(
+      b.received.findIndex((m) => m.type === 'message' && m.data === 'before-join'),
+    )
+  })
+
   it('acks publishes with increasing offsets and stamps messages with epoch and offset', async () => {
     const { connect } = await start()
     const client = await connect('a')

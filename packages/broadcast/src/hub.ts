@@ -1,5 +1,5 @@
 import type { FlumenPlugin, Peer, PreparedFrame } from '@flumen/core'
-import { FlumenError, prepareFrame, toFlumenError } from '@flumen/core'
+import { FlumenError, prepareBatch, prepareFrame, toFlumenError } from '@flumen/core'
 import type { SseOptions, SseRoute } from '@flumen/sse'
 import { decodeCursor, sse } from '@flumen/sse'
 import type { WebSocketEvents, WebSocketOptions, WebSocketRoute } from '@flumen/ws'
@@ -177,6 +177,8 @@ interface TopicState {
   readonly live: Set<Peer>
   /** Peers between subscribe and the end of their recovery: live messages wait here. */
   readonly recovering: Map<Peer, PendingDelivery[]>
+  /** Messages of this turn not yet written to the live peers (see `flushTopic`). */
+  batch: PendingDelivery[] | undefined
   /** Resolves once the engine delivers the topic to this node. */
   readonly ready: Promise<void>
   /** Connections present, and how many connections each user has. */
@@ -285,6 +287,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
 
   const broadcastPresence = (topic: TopicState, change: 'join' | 'leave', infos: unknown[]): void => {
     if (infos.length === 0) return
+    flushTopic(topic) // presence after the messages that came before it
     const frame = prepareFrame(
       `{"type":"presence","topic":${topic.topicJson},"${change}":${JSON.stringify(infos)}}`,
     )
@@ -317,16 +320,52 @@ export const createHub = (options: HubOptions = {}): Hub => {
     broadcastPresence(topic, 'leave', left)
   }
 
+  /**
+   * Writes the topic's pending messages to its live peers: one frame when there is one message,
+   * else one batch (one write per peer instead of one per message). A peer that published some of
+   * them gets the others one by one.
+   */
+  const flushTopic = (topic: TopicState): void => {
+    const batch = topic.batch
+    if (batch === undefined) return
+    topic.batch = undefined
+    if (batch.length === 1) {
+      const { message, frame } = batch[0]!
+      for (const peer of topic.live) {
+        if (peer.id !== message.origin && peer.send(frame)) stats.delivered++
+      }
+      return
+    }
+    const origins = new Set<string>()
+    for (const { message } of batch) if (message.origin !== undefined) origins.add(message.origin)
+    const all = prepareBatch(batch.map((pending) => pending.frame))
+    for (const peer of topic.live) {
+      if (origins.size > 0 && origins.has(peer.id)) {
+        for (const { message, frame } of batch) if (message.origin !== peer.id) send(peer, frame)
+      } else if (peer.send(all)) stats.delivered += batch.length
+    }
+  }
+
+  // Messages that arrive in the same event-loop turn are written together just after it: under
+  // load a peer gets several per syscall; an idle hub adds no timer, only the end of the turn.
+  let flushQueue: TopicState[] = []
+  const flushAll = (): void => {
+    const queue = flushQueue
+    flushQueue = []
+    for (const topic of queue) flushTopic(topic)
+  }
+
   const onMessage = (message: EngineMessage): void => {
     const topic = topics.get(message.topic)
     if (!topic) return
-    const frame = messageFrame(message, topic.topicJson)
-    const origin = message.origin
-    for (const peer of topic.live) {
-      if (peer.id !== origin && peer.send(frame)) stats.delivered++
+    const delivery = { message, frame: messageFrame(message, topic.topicJson) }
+    if (topic.recovering.size > 0) for (const pending of topic.recovering.values()) pending.push(delivery)
+    if (topic.live.size === 0) return
+    if (topic.batch) topic.batch.push(delivery)
+    else {
+      topic.batch = [delivery]
+      if (flushQueue.push(topic) === 1) setImmediate(flushAll)
     }
-    if (topic.recovering.size > 0)
-      for (const pending of topic.recovering.values()) pending.push({ message, frame })
   }
 
   engine.attach({ onMessage, onPresence: applyPresence })
@@ -339,6 +378,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
       topicJson: JSON.stringify(name),
       live: new Set(),
       recovering: new Map(),
+      batch: undefined,
       connections: new Map(),
       users: new Map(),
       ready: engine.subscribe(name).then(async () => {
@@ -410,6 +450,8 @@ export const createHub = (options: HubOptions = {}): Hub => {
         send(peer, frame)
     }
     topic.recovering.delete(peer)
+    // Pending messages are in this peer's `pending` already (or older than its history read).
+    flushTopic(topic)
     topic.live.add(peer)
     if (identify) {
       await engine.presenceAdd(name, {
