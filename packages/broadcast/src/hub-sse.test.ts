@@ -74,7 +74,8 @@ describe('hub over SSE', () => {
     for (const stream of [single, multi]) {
       const events = [await stream.next(), await stream.next(), await stream.next(), await stream.next()]
       expect(events.map((event) => payload(event).data)).toEqual([1, 2, 3, 4])
-      events.forEach((event, i) => expect(event.id).toMatch(new RegExp(`burst~[\\w-]+~${i + 1}`)))
+      for (const [i, event] of events.entries())
+        expect(event.id).toMatch(new RegExp(`burst~[\\w-]+~${i + 1}`))
       lastId ||= events[3]!.id!
     }
     // The last id of the burst resumes right after it.

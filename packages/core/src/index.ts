@@ -2,6 +2,7 @@ export type { CreateAppOptions, FlumenBindings, FlumenEnv, UpgradeRequest } from
 export { createApp } from './app.js'
 export type { ErrorBody, FlumenErrorCode, FlumenErrorOptions } from './errors.js'
 export { codeForStatus, errorBody, errorCodes, errorResponse, FlumenError, toFlumenError } from './errors.js'
+export { credentialExpiry, ExpiryTimer } from './expiry.js'
 export { createId } from './id.js'
 export type { FramePosition, Peer, PreparedFrame, PrepareFrameOptions, Transport } from './peer.js'
 export { prepareBatch, prepareFrame } from './peer.js'

@@ -74,6 +74,12 @@ export interface Peer {
   readonly user: unknown
   /** The topics the hub subscribed this peer to; the hub adds and removes them. */
   readonly topics: Set<string>
+  /**
+   * When the connection's credentials expire (ms since the epoch): the transport ends it then
+   * (WebSocket: close 4001, SSE: end of stream). Starts from `c.var.authExpiresAt`; set a later
+   * time after a token refresh, or `undefined` for none.
+   */
+  expiresAt: number | undefined
   /** Bytes queued for this peer and not yet handed to the kernel. */
   readonly bufferedAmount: number
   /** Writes the frame; false when it was dropped (slow consumer) or the peer is closed. */

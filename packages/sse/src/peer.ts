@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http'
-import { createId } from '@flumen/core'
+import { createId, ExpiryTimer } from '@flumen/core'
 import type { Peer, PreparedFrame, StreamPosition } from './types.js'
 
 /** Counters of one SSE route, for metrics. */
@@ -102,6 +102,7 @@ export class SsePeer implements Peer {
   private pending: (string | Buffer)[] | undefined = []
   private closeListeners: (() => void)[] = []
   private isClosed = false
+  private expiry: ExpiryTimer | undefined
 
   constructor(
     readonly res: ServerResponse,
@@ -122,6 +123,17 @@ export class SsePeer implements Peer {
 
   get closed(): boolean {
     return this.isClosed
+  }
+
+  get expiresAt(): number | undefined {
+    return this.expiry?.expiresAt
+  }
+
+  /** At expiry the stream ends; the client reconnects with fresh credentials. */
+  set expiresAt(at: number | undefined) {
+    if (at === undefined && !this.expiry) return
+    this.expiry ??= new ExpiryTimer(() => this.close())
+    this.expiry.expiresAt = at
   }
 
   send(frame: PreparedFrame): boolean {
@@ -197,6 +209,7 @@ export class SsePeer implements Peer {
     if (this.isClosed) return
     this.isClosed = true
     this.pending = undefined
+    this.expiry?.clear()
     this.route.onPeerClosed(this)
     for (const listener of this.closeListeners.splice(0)) listener()
   }

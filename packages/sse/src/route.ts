@@ -1,5 +1,5 @@
 import type { FlumenBindings, FlumenPlugin } from '@flumen/core'
-import { drainConnections, FlumenError, responseAlreadySent } from '@flumen/core'
+import { credentialExpiry, drainConnections, FlumenError, responseAlreadySent } from '@flumen/core'
 import type { Context, MiddlewareHandler } from 'hono'
 import type { SseRouteState, SseStats } from './peer.js'
 import { SsePeer } from './peer.js'
@@ -108,6 +108,8 @@ export const sse = (
       route,
     )
     peers.add(peer)
+    const expiresAt = credentialExpiry(c)
+    if (expiresAt !== undefined) peer.expiresAt = expiresAt
     // One listener for the whole life of the stream: client gone, server ended it, or destroyed.
     res.once('close', () => peer.markClosed())
     try {

@@ -125,6 +125,27 @@ export const describeTransportConformance = (harness: TransportHarness): void =>
       expect(closedPeers).toHaveLength(1)
     })
 
+    it('ends a connection when its expiresAt passes, unless it was moved later', async () => {
+      await start()
+      const [expiring, extended] = [await connect(), await connect()]
+      await waitFor(() => peers.length === 2)
+      expect(peers[0]!.expiresAt).toBeUndefined()
+      const at = Date.now() + 150
+      for (const peer of peers) peer.expiresAt = at
+      expect(peers[0]!.expiresAt).toBe(at)
+      peers[1]!.expiresAt = Date.now() + 60_000 // a refreshed token
+      await expiring.closed
+      await waitFor(() => closedPeers.length === 1)
+      expect(closedPeers[0]).toBe(peers[0])
+      expect(peers[1]!.send(prepareFrame('{"still":"open"}'))).toBe(true)
+      expect(await extended.next()).toBe('{"still":"open"}')
+      peers[1]!.expiresAt = undefined
+      expect(peers[1]!.expiresAt).toBeUndefined()
+      expect(() => {
+        peers[1]!.expiresAt = Number.NaN
+      }).toThrow(TypeError)
+    })
+
     it('a client that goes away is reported closed once', async () => {
       await start()
       const client = await connect()

@@ -1,5 +1,5 @@
 import type { Peer, PreparedFrame } from '@flumen/core'
-import { createId } from '@flumen/core'
+import { createId, ExpiryTimer } from '@flumen/core'
 import type { SendOptions, WSReadyState } from 'hono/ws'
 import type { WebSocket } from 'ws'
 import { WsCloseEvent, WsErrorEvent, WsMessageEvent } from './events.js'
@@ -120,6 +120,8 @@ export class WsPeer implements Peer {
   private refilledAt: number
   private strikes = 0
   private killTimer: NodeJS.Timeout | undefined
+  /** Created when credentials with an expiry are set: most sockets never need one. */
+  private expiry: ExpiryTimer | undefined
   /** Whether a pong (or the connection itself) came after the last heartbeat ping. */
   alive = true
 
@@ -145,6 +147,16 @@ export class WsPeer implements Peer {
 
   get bufferedAmount(): number {
     return this.ws.bufferedAmount
+  }
+
+  get expiresAt(): number | undefined {
+    return this.expiry?.expiresAt
+  }
+
+  set expiresAt(at: number | undefined) {
+    if (at === undefined && !this.expiry) return
+    this.expiry ??= new ExpiryTimer(() => this.close(4001, 'Token expired'))
+    this.expiry.expiresAt = at
   }
 
   /** Runs onOpen; messages that arrive before an async onOpen settles are delivered after it. */
@@ -230,6 +242,7 @@ export class WsPeer implements Peer {
   /** Entry point of the shared 'close' listener. */
   closed(code: number, reason: Buffer): void {
     clearTimeout(this.killTimer)
+    this.expiry?.clear()
     this.route.onPeerClosed(this)
     this.call('onClose', new WsCloseEvent(code, reason.toString()) as unknown as CloseEvent)
   }

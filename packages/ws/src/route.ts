@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FlumenBindings, FlumenPlugin } from '@flumen/core'
-import { drainConnections, FlumenError } from '@flumen/core'
+import { credentialExpiry, drainConnections, FlumenError } from '@flumen/core'
 import type { Context, MiddlewareHandler } from 'hono'
 import type { WebSocket } from 'ws'
 import { WebSocketServer } from 'ws'
@@ -121,8 +121,15 @@ export const upgradeWebSocket = (
     },
   }
 
-  const open = (ws: WebSocket, user: unknown, events: WebSocketEvents, url: string): void => {
+  const open = (
+    ws: WebSocket,
+    user: unknown,
+    expiresAt: number | undefined,
+    events: WebSocketEvents,
+    url: string,
+  ): void => {
     const peer = new WsPeer(ws, user, events, route, url)
+    if (expiresAt !== undefined) peer.expiresAt = expiresAt
     ;(ws as PeerSocket)[kPeer] = peer
     peers.add(peer)
     ws.on('message', onMessage)
@@ -155,6 +162,7 @@ export const upgradeWebSocket = (
     if (peers.size >= resolved.maxConnections) throw new FlumenError('UNAVAILABLE', 'Too many connections')
     const events = await createEvents(c)
     const user = (c.var as Record<string, unknown>).user
+    const expiresAt = credentialExpiry(c)
     const url = c.req.url
     const incoming: IncomingMessage = c.env.incoming
     const { socket, head }: { socket: Duplex; head: Buffer } = upgrade
@@ -168,7 +176,7 @@ export const upgradeWebSocket = (
       }
       wss.on('headers', addHeaders)
       try {
-        wss.handleUpgrade(incoming, socket, head, (ws) => open(ws, user, events, url))
+        wss.handleUpgrade(incoming, socket, head, (ws) => open(ws, user, expiresAt, events, url))
       } finally {
         wss.off('headers', addHeaders)
       }
