@@ -32,8 +32,15 @@ interface Sample {
 interface Target {
   impl: string
   vs: string
-  /** The ratio impl/vs must be at least this (higher-is-better) or at most (lower-is-better). */
-  ratio: number
+  /**
+   * The ratio impl/vs must be at least this (higher-is-better) or at most (lower-is-better, and
+   * always for `p50`/`p99`).
+   */
+  ratio?: number
+  /** Or: impl − vs must be at most this (for memory: "within N MiB"). */
+  maxDifference?: number
+  /** The column compared: the scenario's value (default), `p50`, `p99` or an extra column. */
+  metric?: 'p50' | 'p99' | string
   label: string
 }
 
@@ -98,11 +105,28 @@ const uploadScenario = (id: string, parallel: number): Scenario => {
     impls: [
       { id: 'busboy', label: 'raw busboy (reference)' },
       { id: 'hono', label: 'hono parseBody' },
+      { id: 'flumen', label: 'Flumen @flumen/uploads' },
     ],
     unit: 'MB/s',
     higherIsBetter: true,
     opsName: 'MiB',
-    targets: [{ impl: 'flumen', vs: 'busboy', ratio: 0.9, label: 'uploads ≥0.9x raw busboy MB/s' }],
+    targets: [
+      { impl: 'flumen', vs: 'busboy', ratio: 0.9, label: 'uploads ≥0.9x raw busboy MB/s' },
+      {
+        impl: 'flumen',
+        vs: 'busboy',
+        metric: 'peakRssMiB',
+        maxDifference: 32,
+        label: 'peak RSS within 32 MiB of raw busboy',
+      },
+      {
+        impl: 'flumen',
+        vs: 'busboy',
+        metric: 'p99',
+        ratio: 1.0,
+        label: 'GET /ping p99 beside uploads ≤1.0x beside raw busboy',
+      },
+    ],
     run: async (server) => {
       const sample = await measured(server, 'upload', { bytes, parallel })
       const peak = residentMemory(server.pid).peak
@@ -296,8 +320,21 @@ const targetLines = (scenario: Scenario, rows: Row[]): string[] =>
     const impl = rows.find((r) => r.impl === target.impl)
     const vs = rows.find((r) => r.impl === target.vs)
     if (!impl || !vs) return `- ${target.label}: pending (no ${target.impl} row yet)`
-    const ratio = impl.value / vs.value
-    const met = scenario.higherIsBetter ? ratio >= target.ratio : ratio <= target.ratio
+    const metric = target.metric
+    const pick = (row: Row): number =>
+      metric === undefined
+        ? row.value
+        : metric === 'p50' || metric === 'p99'
+          ? (row[metric] ?? Number.NaN)
+          : (row.extra[metric] ?? Number.NaN)
+    if (target.maxDifference !== undefined) {
+      const difference = pick(impl) - pick(vs)
+      const met = difference <= target.maxDifference
+      return `- ${target.label}: ${met ? 'met' : 'MISSED'} (${difference >= 0 ? '+' : ''}${difference.toFixed(1)})`
+    }
+    const ratio = pick(impl) / pick(vs)
+    const higherIsBetter = metric === undefined ? scenario.higherIsBetter : false
+    const met = higherIsBetter ? ratio >= target.ratio! : ratio <= target.ratio!
     return `- ${target.label}: ${met ? 'met' : 'MISSED'} (${ratio.toFixed(2)}x)`
   })
 

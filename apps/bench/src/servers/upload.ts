@@ -7,12 +7,14 @@ import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
+import { createApp, serve as flumenServe } from '@flumen/core'
+import { diskStorage, uploads } from '@flumen/uploads'
 import { serve as honoServe } from '@hono/node-server'
 import busboy from 'busboy'
 import { Hono } from 'hono'
 import { announce, implementation } from './harness.js'
 
-const impl = implementation(['busboy', 'hono'])
+const impl = implementation(['busboy', 'hono', 'flumen'])
 const tempPath = (): string => join(tmpdir(), `flumen-bench-${randomUUID()}`)
 
 if (impl === 'busboy') {
@@ -46,6 +48,24 @@ if (impl === 'busboy') {
     req.pipe(parser)
   })
   server.listen(0, '127.0.0.1', () => announce(server))
+} else if (impl === 'flumen') {
+  // The same work as the raw row: stream to a temp file with SHA-256, answer, remove the file.
+  const storage = diskStorage({ dir: join(tmpdir(), `flumen-bench-uploads-${process.pid}`) })
+  const app = createApp()
+  app.get('/ping', (c) => c.text('pong'))
+  app.post(
+    '/upload',
+    uploads({
+      storage,
+      limits: { fileSize: 4 * 1024 * 1024 * 1024, totalSize: 4 * 1024 * 1024 * 1024 },
+      onComplete: async ({ files }, c) => {
+        const [file] = files
+        await storage.remove(file!.id)
+        return c.json({ size: file!.size, sha256: file!.sha256 })
+      },
+    }),
+  )
+  announce(await flumenServe(app, { port: 0, hostname: '127.0.0.1' }))
 } else {
   const app = new Hono()
   app.get('/ping', (c) => c.text('pong'))

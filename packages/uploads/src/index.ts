@@ -1,0 +1,25 @@
+export type {
+  ProgressOptions,
+  ProgressPublisher,
+  UploadEvent,
+  UploadLimits,
+  UploadResult,
+  UploadStats,
+  UploadsOptions,
+  UploadsRoute,
+} from './multipart.js'
+export { uploads } from './multipart.js'
+export { displayName } from './names.js'
+export { sniffType } from './sniff.js'
+export type {
+  DiskStorageOptions,
+  FileSink,
+  MemoryStorageOptions,
+  NewFile,
+  PartialUpload,
+  StorageAdapter,
+  StoredFile,
+} from './storage.js'
+export { diskStorage, isStorageId, memoryStorage } from './storage.js'
+export type { TusOptions } from './tus.js'
+export { tus } from './tus.js'

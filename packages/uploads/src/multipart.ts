@@ -1,0 +1,514 @@
+import { createHash, type Hash } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Readable } from 'node:stream'
+import type { FlumenBindings } from '@flumen/core'
+import { createId, FlumenError } from '@flumen/core'
+import busboy from 'busboy'
+import type { Context, MiddlewareHandler } from 'hono'
+import { displayName } from './names.js'
+import { sniffBytes, sniffType } from './sniff.js'
+import type { FileSink, StorageAdapter, StoredFile } from './storage.js'
+import { diskStorage } from './storage.js'
+
+export interface UploadLimits {
+  /**
+   * Bytes per file: exactly this many is accepted, one more is 413.
+   * @default 104857600 (100 MiB)
+   */
+  fileSize: number
+  /**
+   * Bytes of the whole request body.
+   * @default 1073741824 (1 GiB)
+   */
+  totalSize: number
+  /** @default 10 */
+  files: number
+  /** @default 100 */
+  fields: number
+  /**
+   * Parts (files and fields together).
+   * @default 1000
+   */
+  parts: number
+  /**
+   * Bytes per field value.
+   * @default 65536
+   */
+  fieldSize: number
+  /**
+   * Bytes per field name.
+   * @default 200
+   */
+  fieldNameSize: number
+  /**
+   * Characters of a file name.
+   * @default 255
+   */
+  filenameLength: number
+}
+
+/** Where progress events go: a hub (`createHub()`) fits. */
+export interface ProgressPublisher {
+  publish(topic: string, data: unknown): Promise<unknown>
+}
+
+export interface ProgressOptions {
+  publisher: ProgressPublisher
+  /** The topic of this request's events (e.g. `user:<id>`); undefined sends none. */
+  topic: (c: Context) => string | undefined
+  /**
+   * At most one progress event per upload this often (plus the final one).
+   * @default 250
+   */
+  intervalMs?: number
+}
+
+/** The events published to the progress topic. */
+export type UploadEvent =
+  | {
+      type: 'upload-progress'
+      uploadId: string
+      /** Request bytes received so far, and the request's Content-Length when known. */
+      received: number
+      total: number | undefined
+      file: { field: string; name: string; bytes: number } | undefined
+    }
+  | { type: 'upload-done'; uploadId: string; files: StoredFile[] }
+  | { type: 'upload-failed'; uploadId: string; error: { code: string; message: string } }
+
+export interface UploadResult {
+  /** Correlates progress events: the client's `Upload-Id` header when valid, else generated. */
+  uploadId: string
+  files: StoredFile[]
+  /** Text fields; a name sent several times has an array of values. No prototype. */
+  fields: Record<string, string | string[]>
+}
+
+export interface UploadsOptions {
+  /** @default diskStorage({ dir: <os tmpdir>/flumen-uploads }) */
+  storage?: StorageAdapter
+  limits?: Partial<UploadLimits>
+  /**
+   * Accepted file types, recognised by their magic bytes (not the declared Content-Type), e.g.
+   * `['image/png', 'image/jpeg', 'application/pdf']`; others get 415. See `sniffType`.
+   * @default undefined (any type)
+   */
+  allowedTypes?: readonly string[]
+  /**
+   * A request body that sends nothing for this long is cut with 408.
+   * @default 30000
+   */
+  idleTimeoutMs?: number
+  /**
+   * Slowloris guard: over each `rateWindowMs`, a body must average at least this many bytes per
+   * second or it is cut with 408. Legitimate long uploads are fine at any higher rate. 0 turns
+   * it off.
+   * @default 1024
+   */
+  minBytesPerSecond?: number
+  /** @default 10000 */
+  rateWindowMs?: number
+  progress?: ProgressOptions
+  /**
+   * Runs once the files are stored; its Response (if any) is the answer, else 201 with the
+   * result as JSON. If it throws, the files of the request are removed.
+   */
+  onComplete?: (result: UploadResult, c: Context) => Response | undefined | Promise<Response | undefined>
+}
+
+const defaults: UploadLimits = {
+  fileSize: 100 * 1024 * 1024,
+  totalSize: 1024 * 1024 * 1024,
+  files: 10,
+  fields: 100,
+  parts: 1000,
+  fieldSize: 64 * 1024,
+  fieldNameSize: 200,
+  filenameLength: 255,
+}
+
+const positiveInteger = (name: string, value: number): number => {
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new Error(`uploads: ${name} must be a positive integer`)
+  return value
+}
+
+const nonNegative = (name: string, value: number): number => {
+  if (!Number.isFinite(value) || value < 0) throw new Error(`uploads: ${name} must be a non-negative number`)
+  return value
+}
+
+const uploadIdPattern = /^[A-Za-z0-9_-]{1,64}$/
+
+export interface UploadStats {
+  /** Uploads being received now. */
+  readonly active: number
+  completed: number
+  failed: number
+  /** File bytes stored by completed uploads. */
+  bytes: number
+}
+
+export interface UploadsRoute extends MiddlewareHandler {
+  readonly stats: Readonly<UploadStats>
+  readonly storage: StorageAdapter
+}
+
+/**
+ * A POST route receiving `multipart/form-data` straight from the Node request stream (busboy):
+ * each file streams to storage with backpressure and SHA-256; limits, type checks, slow-body
+ * guards and progress events included. Put authentication before it.
+ */
+export const uploads = (options: UploadsOptions = {}): UploadsRoute => {
+  const limits: UploadLimits = { ...defaults }
+  for (const [key, value] of Object.entries(options.limits ?? {}) as [keyof UploadLimits, number][]) {
+    if (!(key in defaults)) throw new Error(`uploads: unknown limit ${key}`)
+    limits[key] = positiveInteger(`limits.${key}`, value)
+  }
+  const storage = options.storage ?? diskStorage({ dir: join(tmpdir(), 'flumen-uploads') })
+  const allowedTypes = options.allowedTypes ? new Set(options.allowedTypes) : undefined
+  const idleTimeoutMs = positiveInteger('idleTimeoutMs', options.idleTimeoutMs ?? 30_000)
+  const minBytesPerSecond = nonNegative('minBytesPerSecond', options.minBytesPerSecond ?? 1024)
+  const rateWindowMs = positiveInteger('rateWindowMs', options.rateWindowMs ?? 10_000)
+  const progress = options.progress
+  if (progress && (typeof progress.publisher?.publish !== 'function' || typeof progress.topic !== 'function'))
+    throw new Error('uploads: progress needs a publisher with publish() and a topic function')
+  const progressIntervalMs = nonNegative('progress.intervalMs', progress?.intervalMs ?? 250)
+  const stats: UploadStats & { active: number } = { active: 0, completed: 0, failed: 0, bytes: 0 }
+
+  const handler = async function uploads(c: Context<{ Bindings: FlumenBindings }>): Promise<Response> {
+    const incoming = c.env?.incoming
+    if (!incoming) throw new Error('uploads() needs serve() from @flumen/core')
+    const contentType = c.req.header('content-type') ?? ''
+    if (!/^multipart\/form-data\b/i.test(contentType))
+      throw new FlumenError('UNSUPPORTED_MEDIA_TYPE', 'Expected multipart/form-data')
+    const declaredLength = Number(c.req.header('content-length'))
+    if (declaredLength > limits.totalSize)
+      throw closing(new FlumenError('TOO_LARGE', `The request is larger than ${limits.totalSize} bytes`))
+    const headerId = c.req.header('upload-id')
+    const uploadId = headerId !== undefined && uploadIdPattern.test(headerId) ? headerId : createId()
+    const topic = progress?.topic(c)
+    const publish = (event: UploadEvent): void => {
+      if (topic !== undefined) progress!.publisher.publish(topic, event).catch(() => {})
+    }
+    stats.active++
+    try {
+      const result = await receive(
+        incoming,
+        uploadId,
+        Number.isFinite(declaredLength) ? declaredLength : undefined,
+        {
+          publish: topic === undefined ? undefined : publish,
+        },
+      )
+      try {
+        const response = await options.onComplete?.(result, c)
+        stats.completed++
+        for (const file of result.files) stats.bytes += file.size
+        publish({ type: 'upload-done', uploadId, files: result.files })
+        return response ?? c.json(result, 201)
+      } catch (err) {
+        await Promise.all(result.files.map((file) => storage.remove(file.id).catch(() => {})))
+        throw err
+      }
+    } catch (err) {
+      stats.failed++
+      const error = err instanceof FlumenError ? err : new FlumenError('INTERNAL')
+      publish({ type: 'upload-failed', uploadId, error: { code: error.code, message: error.message } })
+      throw err
+    } finally {
+      stats.active--
+    }
+  }
+
+  /** Parses the body; resolves with every file stored, or rejects with everything removed. */
+  const receive = (
+    incoming: IncomingMessage,
+    uploadId: string,
+    total: number | undefined,
+    events: { publish: ((event: UploadEvent) => void) | undefined },
+  ): Promise<UploadResult> =>
+    new Promise((resolve, reject) => {
+      let parser: busboy.Busboy
+      try {
+        parser = busboy({
+          headers: incoming.headers,
+          // +1: busboy flags a file that reaches the limit exactly; we flag the byte after it.
+          limits: {
+            fileSize: limits.fileSize + 1,
+            files: limits.files,
+            fields: limits.fields,
+            parts: limits.parts,
+            fieldSize: limits.fieldSize,
+            fieldNameSize: limits.fieldNameSize,
+            headerPairs: 20,
+          },
+          defParamCharset: 'utf8',
+        })
+      } catch {
+        reject(new FlumenError('BAD_REQUEST', 'Malformed multipart Content-Type (boundary missing)'))
+        return
+      }
+      const files: StoredFile[] = []
+      const sinks = new Set<FileSink>()
+      const streams = new Set<Readable>()
+      const writes: Promise<void>[] = []
+      const fields: Record<string, string | string[]> = Object.create(null)
+      let received = 0
+      let windowStart = Date.now()
+      let windowBytes = 0
+      let settled = false
+      let lastProgressAt = 0
+      let current: { field: string; name: string; bytes: number } | undefined
+      /** Files are answered in request order, whichever finishes storing first. */
+      let slots = 0
+
+      const progressNow = (force: boolean): void => {
+        if (!events.publish) return
+        const now = Date.now()
+        if (!force && now - lastProgressAt < progressIntervalMs) return
+        lastProgressAt = now
+        events.publish({
+          type: 'upload-progress',
+          uploadId,
+          received,
+          total,
+          file: current && { ...current },
+        })
+      }
+
+      const cleanup = (): void => {
+        clearInterval(guard)
+        incoming.off('data', onData)
+        incoming.off('close', onClose)
+        incoming.unpipe(parser)
+      }
+
+      const fail = (err: FlumenError): void => {
+        if (settled) return
+        settled = true
+        cleanup()
+        // Nothing more is read: the rest of the body is discarded as it comes, the connection
+        // closes after the answer, and every file stream still open is destroyed.
+        for (const stream of streams) stream.destroy()
+        parser.destroy()
+        incoming.resume()
+        // Once every file task has stopped, nothing of the request is kept; then the answer.
+        void Promise.all(writes).then(async () => {
+          await Promise.all([
+            ...[...sinks].map((sink) => sink.abort().catch(() => {})),
+            ...files.filter(Boolean).map((file) => storage.remove(file.id).catch(() => {})),
+          ])
+          reject(closing(err))
+        })
+      }
+
+      const onData = (chunk: Buffer): void => {
+        received += chunk.length
+        windowBytes += chunk.length
+        lastDataAt = Date.now()
+        if (received > limits.totalSize)
+          fail(new FlumenError('TOO_LARGE', `The request is larger than ${limits.totalSize} bytes`))
+      }
+      let lastDataAt = Date.now()
+      const guard = setInterval(
+        () => {
+          const now = Date.now()
+          if (now - lastDataAt >= idleTimeoutMs) {
+            fail(new FlumenError('TIMEOUT', `No data for ${idleTimeoutMs} ms`))
+            return
+          }
+          if (minBytesPerSecond > 0 && now - windowStart >= rateWindowMs) {
+            const rate = (windowBytes * 1000) / (now - windowStart)
+            if (rate < minBytesPerSecond) {
+              fail(new FlumenError('TIMEOUT', `The body arrived slower than ${minBytesPerSecond} bytes/s`))
+              return
+            }
+            windowStart = now
+            windowBytes = 0
+          }
+        },
+        Math.max(10, Math.min(idleTimeoutMs, rateWindowMs) / 4),
+      )
+      guard.unref()
+      const onClose = (): void => {
+        if (!incoming.complete) fail(new FlumenError('BAD_REQUEST', 'The client aborted the upload'))
+      }
+      incoming.on('data', onData)
+      incoming.on('close', onClose)
+
+      parser.on('field', (name, value, info) => {
+        if (settled) return
+        if (!name) return fail(new FlumenError('BAD_REQUEST', 'A field has no name'))
+        if (info.nameTruncated) return fail(new FlumenError('TOO_LARGE', 'A field name is too long'))
+        if (info.valueTruncated)
+          return fail(
+            new FlumenError(
+              'TOO_LARGE',
+              `Field ${displayName(name, 64)} is larger than ${limits.fieldSize} bytes`,
+            ),
+          )
+        const existing = fields[name]
+        fields[name] =
+          existing === undefined ? value : Array.isArray(existing) ? [...existing, value] : [existing, value]
+      })
+
+      parser.on('file', (field, stream, info) => {
+        // Its errors (a body that ends mid-file) are the parser's too, reported there once.
+        stream.on('error', () => {})
+        streams.add(stream)
+        stream.once('close', () => streams.delete(stream))
+        if (settled) {
+          stream.resume()
+          return
+        }
+        if (!field) return fail(new FlumenError('BAD_REQUEST', 'A file field has no name'))
+        // An empty file input: browsers send filename="" and no content.
+        if (info.filename === undefined || info.filename.length === 0) {
+          stream.resume()
+          return
+        }
+        if ([...info.filename].length > limits.filenameLength)
+          return fail(
+            new FlumenError('BAD_REQUEST', `A file name is longer than ${limits.filenameLength} characters`),
+          )
+        const id = createId()
+        const name = displayName(info.filename, limits.filenameLength)
+        stream.pause()
+        writes.push(storeFile(stream, { id, field, name, declaredType: info.mimeType, index: slots++ }))
+      })
+
+      const storeFile = async (
+        stream: Readable,
+        file: { id: string; field: string; name: string; declaredType: string; index: number },
+      ): Promise<void> => {
+        const hash: Hash = createHash('sha256')
+        let size = 0
+        let type = file.declaredType || 'application/octet-stream'
+        let sink: FileSink
+        try {
+          sink = await storage.create({ id: file.id, field: file.field, name: file.name, type })
+        } catch (err) {
+          stream.resume()
+          if (!settled) fail(new FlumenError('INTERNAL', 'Storage failed', { cause: err }))
+          return
+        }
+        sinks.add(sink)
+        if (settled) return // fail() aborts every sink
+        const progressFile = { field: file.field, name: file.name, bytes: 0 }
+        current = progressFile
+        const writeChunk = (chunk: Buffer): void => {
+          hash.update(chunk)
+          if (!sink.stream.write(chunk)) {
+            stream.pause()
+            sink.stream.once('drain', () => stream.resume())
+          }
+        }
+        // The first bytes are held until there are enough to recognise the type.
+        let held: Buffer | undefined = Buffer.alloc(0)
+        const release = (): boolean => {
+          const bytes = held!
+          held = undefined
+          const sniffed = sniffType(bytes)
+          if (allowedTypes && !allowedTypes.has(sniffed)) {
+            fail(new FlumenError('UNSUPPORTED_MEDIA_TYPE', `File ${file.name} is not an allowed type`))
+            return false
+          }
+          // A recognised signature wins; plain text or unknown bytes keep the declared type.
+          if (sniffed !== 'text/plain' && sniffed !== 'application/octet-stream') type = sniffed
+          else if (allowedTypes) type = sniffed
+          if (bytes.length > 0) writeChunk(bytes)
+          return true
+        }
+        await new Promise<void>((done) => {
+          sink.stream.once('error', (err) => {
+            fail(new FlumenError('INTERNAL', 'Storage failed', { cause: err }))
+            done()
+          })
+          stream.on('data', (chunk: Buffer) => {
+            if (settled) return
+            size += chunk.length
+            progressFile.bytes = size
+            if (size > limits.fileSize) {
+              fail(new FlumenError('TOO_LARGE', `File ${file.name} is larger than ${limits.fileSize} bytes`))
+              return done()
+            }
+            if (held !== undefined) {
+              held = held.length === 0 ? chunk : Buffer.concat([held, chunk])
+              if (held.length >= sniffBytes && !release()) done()
+              return
+            }
+            writeChunk(chunk)
+            progressNow(false)
+          })
+          // Destroyed by fail(): this task is over.
+          stream.once('close', () => {
+            if (settled) done()
+          })
+          stream.once('end', () => {
+            if (settled) return done()
+            if (held !== undefined && !release()) return done()
+            sink.stream.end((err?: Error | null) => {
+              if (settled) return done()
+              if (err || sink.stream.errored) {
+                fail(new FlumenError('INTERNAL', 'Storage failed', { cause: err ?? sink.stream.errored }))
+                return done()
+              }
+              const stored: StoredFile = {
+                id: file.id,
+                field: file.field,
+                name: file.name,
+                size,
+                type,
+                sha256: hash.digest('hex'),
+              }
+              sink.commit(stored).then(
+                () => {
+                  sinks.delete(sink)
+                  files[file.index] = stored
+                  done()
+                },
+                (err: unknown) => {
+                  fail(new FlumenError('INTERNAL', 'Storage failed', { cause: err }))
+                  done()
+                },
+              )
+            })
+          })
+          stream.resume()
+        })
+      }
+
+      parser.on('partsLimit', () => fail(new FlumenError('TOO_LARGE', `More than ${limits.parts} parts`)))
+      parser.on('filesLimit', () => fail(new FlumenError('TOO_LARGE', `More than ${limits.files} files`)))
+      parser.on('fieldsLimit', () => fail(new FlumenError('TOO_LARGE', `More than ${limits.fields} fields`)))
+      parser.on('error', (err: Error) =>
+        fail(new FlumenError('BAD_REQUEST', `Malformed multipart body: ${err.message}`)),
+      )
+      parser.on('close', () => {
+        if (settled) return
+        void Promise.all(writes).then(() => {
+          if (settled) return
+          settled = true
+          cleanup()
+          progressNow(true)
+          resolve({ uploadId, files: files.filter(Boolean), fields })
+        })
+      })
+      incoming.pipe(parser)
+    })
+
+  return Object.assign(handler as unknown as MiddlewareHandler, {
+    stats: stats as Readonly<UploadStats>,
+    storage,
+  })
+}
+
+/** Errors answered before the body was read: the connection closes after the answer. */
+const closing = (err: FlumenError): FlumenError =>
+  new FlumenError(err.code, err.message, {
+    headers: { ...err.headers, connection: 'close' },
+    cause: err.cause,
+  })

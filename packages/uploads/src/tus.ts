@@ -1,0 +1,365 @@
+import { createHash } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import type { Writable } from 'node:stream'
+import type { FlumenBindings, FlumenPlugin } from '@flumen/core'
+import { createId } from '@flumen/core'
+import type { Context } from 'hono'
+import { Hono } from 'hono'
+import { displayName } from './names.js'
+import { sniffBytes, sniffType } from './sniff.js'
+import type { PartialUpload, StorageAdapter, StoredFile } from './storage.js'
+
+export interface TusOptions {
+  storage: StorageAdapter
+  /**
+   * Largest upload (`Tus-Max-Size`); a larger Upload-Length is 413.
+   * @default 1073741824 (1 GiB)
+   */
+  maxSize?: number
+  /**
+   * An unfinished upload is removed this long after its creation (`Upload-Expires`).
+   * @default 86400000 (24 hours)
+   */
+  expiresInMs?: number
+  /**
+   * A PATCH body that sends nothing for this long is cut (its bytes so far are kept).
+   * @default 30000
+   */
+  idleTimeoutMs?: number
+  /** Accepted types by magic bytes, checked when the upload completes (then 415 and removed). */
+  allowedTypes?: readonly string[]
+  /** Runs when an upload completes, with the stored file and its metadata. */
+  onComplete?: (file: StoredFile, c: Context, metadata: Record<string, string>) => void | Promise<void>
+}
+
+const tusVersion = '1.0.0'
+const extensions = 'creation,creation-with-upload,termination,expiration,checksum'
+const offsetType = 'application/offset+octet-stream'
+
+type TusEnv = { Bindings: FlumenBindings }
+
+const errorJson = (code: string, message: string): string => JSON.stringify({ error: { code, message } })
+
+/** Upload-Metadata: comma-separated `key base64value` pairs (value optional). */
+const parseMetadata = (header: string | undefined): Record<string, string> | undefined => {
+  const metadata: Record<string, string> = Object.create(null)
+  if (header === undefined || header.trim() === '') return metadata
+  for (const pair of header.split(',')) {
+    const [key, value, extra] = pair.trim().split(' ')
+    if (!key || extra !== undefined || !/^[\x21-\x7e]+$/.test(key) || key in metadata) return undefined
+    if (value !== undefined && !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) return undefined
+    metadata[key] = value === undefined ? '' : Buffer.from(value, 'base64').toString('utf8')
+  }
+  return metadata
+}
+
+const encodeMetadata = (metadata: Record<string, string>): string =>
+  Object.entries(metadata)
+    .map(([key, value]) => (value === '' ? key : `${key} ${Buffer.from(value).toString('base64')}`))
+    .join(',')
+
+/**
+ * The tus 1.0 resumable upload protocol (core, creation, creation-with-upload, termination,
+ * expiration, checksum with sha256) on a storage adapter: `app.route('/files/tus', tus({ storage }))`,
+ * behind your auth middleware. Standard tus clients (tus-js-client, Uppy) work with it.
+ */
+export const tus = (options: TusOptions): Hono<TusEnv> & { sweep(): Promise<number> } => {
+  const storage = options.storage
+  if (typeof storage?.createPartial !== 'function') throw new Error('tus: storage must be a StorageAdapter')
+  const maxSize = options.maxSize ?? 1024 * 1024 * 1024
+  const expiresInMs = options.expiresInMs ?? 86_400_000
+  const idleTimeoutMs = options.idleTimeoutMs ?? 30_000
+  for (const [name, value] of [
+    ['maxSize', maxSize],
+    ['expiresInMs', expiresInMs],
+    ['idleTimeoutMs', idleTimeoutMs],
+  ] as const)
+    if (!Number.isSafeInteger(value) || value < 1) throw new Error(`tus: ${name} must be a positive integer`)
+  const allowedTypes = options.allowedTypes ? new Set(options.allowedTypes) : undefined
+  /** Uploads with a PATCH in progress: a second one at the same time is a conflict. */
+  const busy = new Set<string>()
+
+  const app = new Hono<TusEnv>()
+  const common = { 'Tus-Resumable': tusVersion, 'Cache-Control': 'no-store' }
+
+  const reply = (status: number, headers: Record<string, string> = {}, body?: string): Response =>
+    new Response(body ?? null, {
+      status,
+      headers: { ...common, ...(body !== undefined && { 'Content-Type': 'application/json' }), ...headers },
+    })
+
+  const expiresHeader = (upload: PartialUpload): Record<string, string> => ({
+    'Upload-Expires': new Date(upload.expiresAt).toUTCString(),
+  })
+
+  const sweep = async (): Promise<number> => {
+    let removed = 0
+    for (const id of await storage.listPartials()) {
+      const found = await storage.partial(id)
+      if (!busy.has(id) && (!found || found.upload.expiresAt <= Date.now())) {
+        await storage.removePartial(id)
+        removed++
+      }
+    }
+    return removed
+  }
+  let sweeper: NodeJS.Timeout | undefined
+  const plugin: FlumenPlugin = {
+    name: 'flumen-tus',
+    stop: () => clearInterval(sweeper),
+  }
+
+  /** A live upload, or the response that says why there is none. */
+  const load = async (id: string): Promise<{ upload: PartialUpload; offset: number } | Response> => {
+    const found = await storage.partial(id).catch(() => undefined)
+    if (!found) return reply(404, {}, errorJson('NOT_FOUND', 'No such upload'))
+    if (found.upload.expiresAt <= Date.now()) {
+      if (!busy.has(id)) await storage.removePartial(id).catch(() => {})
+      return reply(410, {}, errorJson('GONE', 'The upload expired'))
+    }
+    return found
+  }
+
+  app.use('*', async (c, next) => {
+    if (c.env?.flumen && !sweeper) {
+      c.env.flumen.register(plugin)
+      // Every 1–10 minutes: expired uploads are refused (410) on access anyway.
+      sweeper = setInterval(
+        () => void sweep().catch(() => {}),
+        Math.min(Math.max(expiresInMs, 60_000), 600_000),
+      )
+      sweeper.unref()
+    }
+    if (c.req.method === 'OPTIONS') return next()
+    if (c.req.header('tus-resumable') !== tusVersion)
+      return reply(
+        412,
+        { 'Tus-Version': tusVersion },
+        errorJson('PRECONDITION_FAILED', 'Tus-Resumable 1.0.0 required'),
+      )
+    return next()
+  })
+
+  const discovery = (): Response =>
+    reply(204, {
+      'Tus-Version': tusVersion,
+      'Tus-Extension': extensions,
+      'Tus-Max-Size': String(maxSize),
+      'Tus-Checksum-Algorithm': 'sha256',
+    })
+  app.options('/', discovery)
+  app.options('/:id', discovery)
+
+  /**
+   * Appends the request body at `offset`. Resolves with the new offset, or with a response that
+   * ends the request differently (checksum mismatch, too large, cut).
+   */
+  const writeBody = async (
+    c: Context<TusEnv>,
+    id: string,
+    upload: PartialUpload,
+    offset: number,
+  ): Promise<number | Response> => {
+    const checksumHeader = c.req.header('upload-checksum')
+    let expected: Buffer | undefined
+    if (checksumHeader !== undefined) {
+      const [algorithm, value] = checksumHeader.split(' ')
+      if (algorithm !== 'sha256')
+        return reply(400, {}, errorJson('BAD_REQUEST', 'Only the sha256 checksum algorithm is supported'))
+      expected = Buffer.from(value ?? '', 'base64')
+      if (expected.length !== 32) return reply(400, {}, errorJson('BAD_REQUEST', 'Malformed Upload-Checksum'))
+    }
+    const declared = c.req.header('content-length')
+    if (declared !== undefined && offset + Number(declared) > upload.length)
+      return reply(413, { Connection: 'close' }, errorJson('TOO_LARGE', 'The body goes past Upload-Length'))
+    const incoming: IncomingMessage = c.env.incoming
+    const hash = expected ? createHash('sha256') : undefined
+    const writer: Writable = await storage.append(id, offset)
+    let written = 0
+    const outcome = await new Promise<'complete' | 'cut' | 'too-large' | 'failed'>((resolve) => {
+      let lastDataAt = Date.now()
+      const idle = setInterval(
+        () => {
+          if (Date.now() - lastDataAt >= idleTimeoutMs) finish('cut')
+        },
+        Math.max(10, idleTimeoutMs / 4),
+      )
+      idle.unref()
+      let finished = false
+      const finish = (result: 'complete' | 'cut' | 'too-large' | 'failed'): void => {
+        if (finished) return
+        finished = true
+        clearInterval(idle)
+        incoming.off('data', onData)
+        incoming.off('end', onEnd)
+        incoming.off('close', onClose)
+        if (result !== 'complete') incoming.resume()
+        writer.end(() => resolve(result))
+      }
+      const onData = (chunk: Buffer): void => {
+        lastDataAt = Date.now()
+        if (offset + written + chunk.length > upload.length) {
+          finish('too-large')
+          return
+        }
+        written += chunk.length
+        hash?.update(chunk)
+        if (!writer.write(chunk)) {
+          incoming.pause()
+          writer.once('drain', () => incoming.resume())
+        }
+      }
+      const onEnd = (): void => finish('complete')
+      const onClose = (): void => finish(incoming.complete ? 'complete' : 'cut')
+      writer.once('error', () => finish('failed'))
+      incoming.on('data', onData)
+      incoming.once('end', onEnd)
+      incoming.once('close', onClose)
+    })
+    if (outcome === 'failed') {
+      await storage.truncatePartial(id, offset).catch(() => {})
+      return reply(500, {}, errorJson('INTERNAL', 'Storage failed'))
+    }
+    if (outcome === 'too-large') {
+      await storage.truncatePartial(id, offset)
+      return reply(413, { Connection: 'close' }, errorJson('TOO_LARGE', 'The body goes past Upload-Length'))
+    }
+    // A chunk with a checksum is all or nothing; without one, the bytes that arrived count.
+    if (expected && (outcome === 'cut' || !hash!.digest().equals(expected))) {
+      await storage.truncatePartial(id, offset)
+      if (outcome === 'complete') return reply(460, {}, errorJson('CHECKSUM_MISMATCH', 'Checksum mismatch'))
+    }
+    if (outcome === 'cut')
+      return reply(408, { Connection: 'close' }, errorJson('TIMEOUT', 'The body stopped'))
+    return offset + written
+  }
+
+  /** Hashes and stores a complete upload; a Response when its type is not allowed. */
+  const complete = async (
+    c: Context<TusEnv>,
+    id: string,
+    upload: PartialUpload,
+  ): Promise<Response | undefined> => {
+    const hash = createHash('sha256')
+    let head = Buffer.alloc(0)
+    for await (const chunk of await storage.readPartial(id)) {
+      hash.update(chunk as Buffer)
+      if (head.length < sniffBytes) head = Buffer.concat([head, chunk as Buffer])
+    }
+    const sniffed = sniffType(head.subarray(0, sniffBytes))
+    if (allowedTypes && !allowedTypes.has(sniffed)) {
+      await storage.removePartial(id)
+      return reply(415, {}, errorJson('UNSUPPORTED_MEDIA_TYPE', 'The file is not an allowed type'))
+    }
+    const declared = upload.metadata.filetype
+    const file: StoredFile = {
+      id,
+      field: 'tus',
+      name: displayName(upload.metadata.filename ?? upload.metadata.name ?? 'file'),
+      size: upload.length,
+      type:
+        sniffed !== 'text/plain' && sniffed !== 'application/octet-stream'
+          ? sniffed
+          : declared && /^[\w.+-]+\/[\w.+-]+$/.test(declared)
+            ? declared
+            : sniffed,
+      sha256: hash.digest('hex'),
+    }
+    await storage.completePartial(id, file)
+    await options.onComplete?.(file, c, upload.metadata)
+    return undefined
+  }
+
+  /** Runs a body write and, when it completes the upload, the completion. */
+  const patch = async (
+    c: Context<TusEnv>,
+    id: string,
+    upload: PartialUpload,
+    offset: number,
+  ): Promise<number | Response> => {
+    busy.add(id)
+    try {
+      const result = await writeBody(c, id, upload, offset)
+      if (typeof result === 'number' && result === upload.length) {
+        const refused = await complete(c, id, upload)
+        if (refused) return refused
+      }
+      return result
+    } finally {
+      busy.delete(id)
+    }
+  }
+
+  app.post('/', async (c) => {
+    if (c.req.header('upload-defer-length') !== undefined)
+      return reply(400, {}, errorJson('BAD_REQUEST', 'Upload-Defer-Length is not supported'))
+    const lengthHeader = c.req.header('upload-length') ?? ''
+    if (!/^\d{1,16}$/.test(lengthHeader))
+      return reply(400, {}, errorJson('BAD_REQUEST', 'Upload-Length required'))
+    const length = Number(lengthHeader)
+    if (length > maxSize)
+      return reply(
+        413,
+        { Connection: 'close' },
+        errorJson('TOO_LARGE', `Uploads are limited to ${maxSize} bytes`),
+      )
+    const metadata = parseMetadata(c.req.header('upload-metadata'))
+    if (!metadata) return reply(400, {}, errorJson('BAD_REQUEST', 'Malformed Upload-Metadata'))
+    const id = createId()
+    const upload: PartialUpload = { id, length, metadata, expiresAt: Date.now() + expiresInMs }
+    await storage.createPartial(upload)
+    const location = `${new URL(c.req.url).pathname.replace(/\/$/, '')}/${id}`
+    const headers = { Location: location, ...expiresHeader(upload) }
+    const hasBody = (c.req.header('content-type') ?? '').startsWith(offsetType)
+    if (!hasBody && length > 0) return reply(201, headers)
+    const result = await patch(c, id, upload, 0)
+    if (typeof result !== 'number') return result
+    return reply(201, { ...headers, 'Upload-Offset': String(result) })
+  })
+
+  // Hono routes HEAD through GET handlers (and drops the body); a real GET is not part of tus.
+  app.get('/:id', async (c) => {
+    if (c.req.method !== 'HEAD') return reply(405, { Allow: 'HEAD, PATCH, DELETE, OPTIONS' })
+    const found = await load(c.req.param('id'))
+    if (found instanceof Response) return new Response(null, { status: found.status, headers: common })
+    const { upload, offset } = found
+    return reply(200, {
+      'Upload-Offset': String(offset),
+      'Upload-Length': String(upload.length),
+      ...(Object.keys(upload.metadata).length > 0 && { 'Upload-Metadata': encodeMetadata(upload.metadata) }),
+      ...expiresHeader(upload),
+    })
+  })
+
+  app.patch('/:id', async (c) => {
+    const id = c.req.param('id')
+    if (!(c.req.header('content-type') ?? '').startsWith(offsetType))
+      return reply(415, {}, errorJson('UNSUPPORTED_MEDIA_TYPE', `Content-Type must be ${offsetType}`))
+    const offsetHeader = c.req.header('upload-offset') ?? ''
+    if (!/^\d{1,16}$/.test(offsetHeader))
+      return reply(400, {}, errorJson('BAD_REQUEST', 'Upload-Offset required'))
+    const found = await load(id)
+    if (found instanceof Response) return found
+    if (busy.has(id)) return reply(409, {}, errorJson('CONFLICT', 'Another PATCH is in progress'))
+    if (Number(offsetHeader) !== found.offset)
+      return reply(
+        409,
+        { 'Upload-Offset': String(found.offset) },
+        errorJson('CONFLICT', 'Upload-Offset does not match'),
+      )
+    const result = await patch(c, id, found.upload, found.offset)
+    if (typeof result !== 'number') return result
+    return reply(204, { 'Upload-Offset': String(result), ...expiresHeader(found.upload) })
+  })
+
+  app.delete('/:id', async (c) => {
+    const id = c.req.param('id')
+    const found = await load(id)
+    if (found instanceof Response) return found
+    if (busy.has(id)) return reply(409, {}, errorJson('CONFLICT', 'A PATCH is in progress'))
+    await storage.removePartial(id)
+    return reply(204)
+  })
+
+  return Object.assign(app, { sweep })
+}
