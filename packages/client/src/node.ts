@@ -1,0 +1,41 @@
+// The Node build: WebSockets from `ws` (Node 20 has no global WebSocket), uploads from streams.
+import WebSocket from 'ws'
+import type { Client, ClientOptions } from './channel.js'
+import { createClientWith } from './channel.js'
+import type { ConnectOptions, RawSocket, SocketFactory, WebSocketLike } from './socket.js'
+import { connectWith } from './socket.js'
+
+export type { BackoffOptions } from './backoff.js'
+export { fullJitter } from './backoff.js'
+export type {
+  Client,
+  ClientEvents,
+  ClientOptions,
+  ClientState,
+  KeepAliveOptions,
+  MessageMeta,
+  SubscribeOptions,
+  Subscription,
+  TokenSource,
+} from './channel.js'
+export type { ClientErrorCode, ClientErrorOptions } from './errors.js'
+export { FlumenClientError } from './errors.js'
+export type { CloseInfo, ConnectOptions, RawSocket, SocketMessage, WebSocketLike } from './socket.js'
+export type { EventStream, EventStreamOptions, StreamEvent } from './sse.js'
+export { openEventStream } from './sse.js'
+export type { UploadOptions, UploadProgress, UploadResponse } from './upload.js'
+export type { NodeUploadFile } from './upload-node.js'
+export { uploadFile } from './upload-node.js'
+
+const nodeSocket: SocketFactory = (url, protocols, options) =>
+  new WebSocket(url, protocols, {
+    perMessageDeflate: options.perMessageDeflate ?? false,
+    ...(options.headers && { headers: options.headers }),
+  }) as unknown as WebSocketLike
+
+/** Opens a WebSocket to any server and resolves once it is open. */
+export const connect = (url: string, options?: ConnectOptions): Promise<RawSocket> =>
+  connectWith(nodeSocket, url, options)
+
+/** The channel client for a Flumen hub (protocol `flumen.v1`). */
+export const createClient = (options: ClientOptions): Client => createClientWith(nodeSocket, options)
