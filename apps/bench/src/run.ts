@@ -19,6 +19,9 @@ const reps = Number(explicitReps ?? (quick ? 1 : 3))
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url))
 const cpuProfileDir = args.includes('--cpu-prof') ? `${resultsDir}profiles` : undefined
 
+// Nodes of the Redis scenarios meet under one key prefix, fresh for each bench run.
+process.env.BENCH_REDIS_PREFIX ??= `flumen-bench:${Date.now()}:`
+
 const timing = quick ? { warmupMs: 500, durationMs: 1_500 } : { warmupMs: 1_500, durationMs: 5_000 }
 
 interface Sample {
@@ -63,18 +66,21 @@ const measured = async (
   server: RunningServer,
   file: string,
   config: object,
+  /** Other server processes of the same implementation (more nodes): their CPU counts too. */
+  others: RunningServer[] = [],
 ): Promise<Sample & { result: LoadResult }> => {
   let cpuStart = 0
   let cpuEnd = 0
+  const cpuOfAll = (): number => [server, ...others].reduce((sum, s) => sum + cpuTimeMs(s.pid), 0)
   const result = await runLoad(
     file,
     { port: server.port, ...config },
     {
       onMeasureStart: () => {
-        cpuStart = cpuTimeMs(server.pid)
+        cpuStart = cpuOfAll()
       },
       onMeasureEnd: () => {
-        cpuEnd = cpuTimeMs(server.pid)
+        cpuEnd = cpuOfAll()
       },
     },
   )
@@ -201,6 +207,43 @@ const scenarios: Scenario[] = [
         payloadBytes: 64,
         ...timing,
       }),
+  },
+  {
+    id: 'ws-fanout-nodes',
+    title: `Hub fan-out across nodes (${quick ? 500 : 2000} clients, Redis engine)`,
+    server: 'ws',
+    impls: [
+      { id: 'flumen-hub', label: 'one node, memory engine (reference)' },
+      { id: 'flumen-redis', label: 'one node, Redis engine' },
+      { id: 'flumen-redis-2', label: 'two nodes, Redis engine' },
+    ],
+    unit: 'deliveries/s',
+    higherIsBetter: true,
+    opsName: 'delivery',
+    run: async (server) => {
+      const twoNodes = server.child.spawnargs.includes('flumen-redis-2')
+      // The second node shares the Redis prefix (set once per bench run); clients alternate.
+      const second = twoNodes ? await startServer('ws', 'flumen-redis') : undefined
+      try {
+        return await measured(
+          server,
+          'ws',
+          {
+            mode: 'fanout',
+            socketIo: false,
+            flumen: true,
+            connections: quick ? 500 : 2000,
+            window: 4,
+            payloadBytes: 64,
+            ...(second && { morePorts: [second.port] }),
+            ...timing,
+          },
+          second ? [second] : [],
+        )
+      } finally {
+        await second?.stop()
+      }
+    },
   },
   {
     id: 'ws-idle',

@@ -5,8 +5,8 @@ import { createApp, FlumenError, serve } from '@flumen/core'
 import type { WebSocketOptions } from '@flumen/ws'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import WebSocket from 'ws'
-import type { Hub, HubOptions, StandardSchemaV1 } from './index.js'
-import { createHub } from './index.js'
+import type { Engine, Hub, HubOptions, StandardSchemaV1 } from './index.js'
+import { createHub, memoryEngine } from './index.js'
 
 type Env = { Bindings: FlumenBindings; Variables: { user: unknown } }
 type Json = Record<string, unknown>
@@ -432,6 +432,37 @@ describe('recovery', () => {
     expect(received).toEqual(Array.from({ length: total }, (_, i) => i + 1))
     expect(disconnects).toBeGreaterThan(5)
   }, 60_000)
+
+  it('never repeats what a history read covered, with an engine that delivers late', async () => {
+    // Like Redis: stored at once, delivered through the server a little later.
+    const inner = memoryEngine()
+    const late: Engine = {
+      ...inner,
+      attach: (listener) =>
+        inner.attach({
+          onMessage: (message) => setTimeout(() => listener.onMessage(message), 30),
+          onPresence: listener.onPresence,
+        }),
+    }
+    const { connect, hub } = await start({ engine: late, presence: false })
+    const watcher = await connect('w')
+    await watcher.request({ type: 'subscribe', topic: 'slow' })
+    const first = await hub.publish('slow', 1)
+    const { epoch } = (await watcher.next(isMessage('slow'))) as { epoch: string }
+    await hub.publish('slow', 2)
+    await hub.publish('slow', 3) // both still on their way when the newcomer subscribes
+    const newcomer = await connect('n')
+    expect(
+      await newcomer.request({ type: 'subscribe', topic: 'slow', since: { epoch, offset: first } }),
+    ).toMatchObject({ recovered: true, offset: 3 })
+    await hub.publish('slow', 4)
+    await vi.waitFor(() =>
+      expect(newcomer.received.filter(isMessage('slow')).map((m) => m.data)).toContain(4),
+    )
+    await new Promise((resolve) => setTimeout(resolve, 60))
+    expect(newcomer.received.filter(isMessage('slow')).map((m) => m.data)).toEqual([2, 3, 4])
+    expect(watcher.received.filter(isMessage('slow')).map((m) => m.data)).toEqual([1, 2, 3, 4])
+  })
 
   it('says recovered:false when the gap left the history window', async () => {
     const { connect, hub } = await start({ history: { size: 10 } })

@@ -177,6 +177,8 @@ interface TopicState {
   readonly live: Set<Peer>
   /** Peers between subscribe and the end of their recovery: live messages wait here. */
   readonly recovering: Map<Peer, PendingDelivery[]>
+  /** Live peers and the position their history read covered, until a newer message arrives. */
+  readonly covered: Map<Peer, StreamPosition>
   /** Messages of this turn not yet written to the live peers (see `flushTopic`). */
   batch: PendingDelivery[] | undefined
   /** Resolves once the engine delivers the topic to this node. */
@@ -329,10 +331,26 @@ export const createHub = (options: HubOptions = {}): Hub => {
     const batch = topic.batch
     if (batch === undefined) return
     topic.batch = undefined
+    // Peers that just recovered may have some of these from their history read already (an
+    // engine that delivers through a server can be behind its own store): they get the rest.
+    const covered = topic.covered
+    let handled: Set<Peer> | undefined
+    if (covered.size > 0) {
+      handled = new Set(covered.keys())
+      for (const [peer, mark] of covered) {
+        let passed = false
+        for (const { message, frame } of batch) {
+          if (message.epoch === mark.epoch && message.offset <= mark.offset) continue
+          passed = true
+          if (message.origin !== peer.id) send(peer, frame)
+        }
+        if (passed) covered.delete(peer)
+      }
+    }
     if (batch.length === 1) {
       const { message, frame } = batch[0]!
       for (const peer of topic.live) {
-        if (peer.id !== message.origin && peer.send(frame)) stats.delivered++
+        if (peer.id !== message.origin && !handled?.has(peer) && peer.send(frame)) stats.delivered++
       }
       return
     }
@@ -340,6 +358,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
     for (const { message } of batch) if (message.origin !== undefined) origins.add(message.origin)
     const all = prepareBatch(batch.map((pending) => pending.frame))
     for (const peer of topic.live) {
+      if (handled?.has(peer)) continue
       if (origins.size > 0 && origins.has(peer.id)) {
         for (const { message, frame } of batch) if (message.origin !== peer.id) send(peer, frame)
       } else if (peer.send(all)) stats.delivered += batch.length
@@ -379,6 +398,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
       live: new Set(),
       recovering: new Map(),
       batch: undefined,
+      covered: new Map(),
       connections: new Map(),
       users: new Map(),
       ready: engine.subscribe(name).then(async () => {
@@ -403,7 +423,13 @@ export const createHub = (options: HubOptions = {}): Hub => {
     if (!topic) return
     topic.live.delete(state.peer)
     topic.recovering.delete(state.peer)
-    if (identify) await engine.presenceRemove(name, state.peer.id).catch(logError)
+    topic.covered.delete(state.peer)
+    if (identify) {
+      const member = topic.connections.get(state.peer.id)
+      await engine.presenceRemove(name, state.peer.id).catch(logError)
+      // Applied here at once; the engine's own report (later, from another node's view) is a no-op.
+      if (member) applyPresence({ topic: name, leave: [member] })
+    }
     releaseTopic(name, topic)
   }
 
@@ -453,12 +479,12 @@ export const createHub = (options: HubOptions = {}): Hub => {
     // Pending messages are in this peer's `pending` already (or older than its history read).
     flushTopic(topic)
     topic.live.add(peer)
+    topic.covered.set(peer, history.position)
     if (identify) {
-      await engine.presenceAdd(name, {
-        connectionId: peer.id,
-        userId: state.identity.id,
-        info: state.identity.info,
-      })
+      const member = { connectionId: peer.id, userId: state.identity.id, info: state.identity.info }
+      await engine.presenceAdd(name, member)
+      // Engines that deliver through a server (Redis) report the join later: the snapshot counts it now.
+      applyPresence({ topic: name, join: [member] })
       const members: unknown[] = []
       const seen = new Set<string>()
       for (const member of topic.connections.values()) {

@@ -18,6 +18,8 @@ export interface WsLoadConfig {
   window?: number
   payloadBytes: number
   path?: string
+  /** More server ports (other nodes): connections are spread over `port` and these, in turn. */
+  morePorts?: number[]
 }
 
 const subscribeFlumen = (ws: RawWebSocket): Promise<RawWebSocket> =>
@@ -27,6 +29,11 @@ const subscribeFlumen = (ws: RawWebSocket): Promise<RawWebSocket> =>
     }
     ws.send(Buffer.from('{"type":"subscribe","id":1,"topic":"bench"}'))
   })
+
+const portFor = (config: WsLoadConfig, index: number): number => {
+  const ports = [config.port, ...(config.morePorts ?? [])]
+  return ports[index % ports.length]!
+}
 
 const connectAll = async (config: WsLoadConfig): Promise<RawWebSocket[]> => {
   const sockets: RawWebSocket[] = []
@@ -38,7 +45,7 @@ const connectAll = async (config: WsLoadConfig): Promise<RawWebSocket[]> => {
         config.socketIo
           ? socketIoConnect(config.port, i + j)
           : config.flumen
-            ? RawWebSocket.connect(config.port, '/', i + j).then(subscribeFlumen)
+            ? RawWebSocket.connect(portFor(config, i + j), '/', i + j).then(subscribeFlumen)
             : RawWebSocket.connect(config.port, config.path ?? '/', i + j),
       ),
     )

@@ -2,6 +2,7 @@
 // broadcast to every connection; any other message is echoed to its sender.
 import { createServer } from 'node:http'
 import { createHub } from '@flumen/broadcast'
+import { redisEngine } from '@flumen/broadcast-redis'
 import { createApp, serve as flumenServe, prepareFrame } from '@flumen/core'
 import type { WebSocketEvents } from '@flumen/ws'
 import { upgradeWebSocket as flumenUpgradeWebSocket } from '@flumen/ws'
@@ -12,7 +13,15 @@ import { Server as SocketIoServer } from 'socket.io'
 import { WebSocketServer } from 'ws'
 import { announce, implementation } from './harness.js'
 
-const impl = implementation(['raw', 'hono', 'socketio', 'flumen', 'flumen-hub'])
+const impl = implementation([
+  'raw',
+  'hono',
+  'socketio',
+  'flumen',
+  'flumen-hub',
+  'flumen-redis',
+  'flumen-redis-2',
+])
 const hash = 0x23
 
 if (impl === 'raw') {
@@ -77,10 +86,18 @@ if (impl === 'raw') {
   }
   app.get('/', route)
   announce(await flumenServe(app, { port: 0, hostname: '127.0.0.1' }))
-} else if (impl === 'flumen-hub') {
+} else if (impl === 'flumen-hub' || impl === 'flumen-redis' || impl === 'flumen-redis-2') {
   // The broadcast hub speaking protocol v1: clients subscribe to `bench` and publish to it.
   // Presence is off: the scenario measures message delivery, not 2,000² join events at setup.
-  const hub = createHub({ presence: false })
+  // The Redis variants share one prefix per bench run (BENCH_REDIS_PREFIX), so nodes meet.
+  const engine =
+    impl === 'flumen-hub'
+      ? undefined
+      : redisEngine({
+          url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+          prefix: process.env.BENCH_REDIS_PREFIX ?? `flumen-bench:${process.pid}:`,
+        })
+  const hub = createHub({ presence: false, ...(engine && { engine }) })
   const app = createApp()
   app.get('/', hub.websocket({ rateLimit: { messagesPerSecond: 1e6, burst: 1e6 } }))
   announce(await flumenServe(app, { port: 0, hostname: '127.0.0.1', plugins: [hub] }))
