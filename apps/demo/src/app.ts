@@ -1,18 +1,327 @@
-import type { FlumenEnv } from '@flumen/core'
-import { createApp } from '@flumen/core'
-import type { Hono } from 'hono'
+import { createHash } from 'node:crypto'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import type { AuthUser } from '@flumen/auth'
+import { auth, jwt, sessionCookie, topicRules } from '@flumen/auth'
+import type { Engine, Hub } from '@flumen/broadcast'
+import { createHub } from '@flumen/broadcast'
+import { redisEngine } from '@flumen/broadcast-redis'
+import type { FlumenEnv, FlumenPlugin } from '@flumen/core'
+import { createApp, createId, FlumenError } from '@flumen/core'
+import type { UploadsRoute } from '@flumen/uploads'
+import { diskStorage, uploads } from '@flumen/uploads'
+import type { Context, Hono, MiddlewareHandler } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
 import { secureHeaders } from 'hono/secure-headers'
+import { SignJWT } from 'jose'
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
+import { clientAssets } from './assets.js'
+import type { DemoConfig } from './config.js'
 
-/** The demo app; later issues add rooms, presence, uploads and the dashboard. */
-export const buildApp = (): Hono<FlumenEnv> => {
+const namePattern = /^[A-Za-z0-9_-]{1,32}$/
+const maxTextLength = 2000
+const tokenTtlSec = 12 * 3600
+const issuer = 'flumen-rooms'
+
+export interface Demo {
+  app: Hono<FlumenEnv>
+  hub: Hub
+  /** Plugins to pass to serve(): the hub (and its engine) and the dashboard timer. */
+  plugins: FlumenPlugin[]
+}
+
+/** A chat message as rooms carry it. */
+export interface ChatMessage {
+  type: 'chat'
+  id: string
+  from: { id: string; name: string }
+  text: string
+  at: number
+}
+
+/** Flumen Rooms: sessions, rooms with chat and presence, file sharing with progress, a live dashboard. */
+export const buildDemo = (config: DemoConfig): Demo => {
+  const engine: Engine | undefined = config.redisUrl
+    ? redisEngine({ url: config.redisUrl, prefix: 'flumen-rooms:' })
+    : undefined
+  const cookieSecret = createHash('sha256').update(`${config.jwtSecret}:cookie`).digest('hex')
+  const session = sessionCookie({ secret: cookieSecret, name: 'rooms_session', maxAgeSec: tokenTtlSec })
+  const jwtKey = new TextEncoder().encode(config.jwtSecret)
+  const authn = auth({
+    strategies: [jwt({ secret: config.jwtSecret, issuer }), session],
+    allowedOrigins: config.allowedOrigins,
+    queryToken: true, // for clients that can set neither headers nor subprotocols; tokens are short-lived
+  })
+  const hub = createHub({
+    ...(engine && { engine }),
+    authenticate: authn.verifyToken,
+    authorize: topicRules({
+      'room:*': ['subscribe', 'publish'],
+      'user:{id}': ['subscribe'],
+      dashboard: ['subscribe'],
+      'chat.send': ['call'],
+    }),
+  })
+  const storage = diskStorage({ dir: join(config.dataDir, 'files') })
+
+  // Metrics (Prometheus text format).
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'rooms_' })
+  const uploadsTotal = new Counter({
+    name: 'rooms_uploads_total',
+    help: 'Uploads by result',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  })
+  const chatTotal = new Counter({
+    name: 'rooms_chat_messages_total',
+    help: 'Chat messages sent',
+    registers: [registry],
+  })
+
+  /** Publishes a chat message from a user; ids from clients make retries idempotent. */
+  const recentIds = new Map<string, number>()
+  const sendChat = async (
+    user: AuthUser,
+    room: string,
+    text: unknown,
+    clientId?: unknown,
+  ): Promise<number> => {
+    if (!namePattern.test(room))
+      throw new FlumenError('BAD_REQUEST', 'Room names are 1-32 of A-Z a-z 0-9 _ -')
+    if (typeof text !== 'string' || text.trim().length === 0)
+      throw new FlumenError('BAD_REQUEST', 'The message is empty')
+    if (text.length > maxTextLength)
+      throw new FlumenError('TOO_LARGE', `Messages are at most ${maxTextLength} characters`)
+    const id =
+      typeof clientId === 'string' && /^[\w-]{1,64}$/.test(clientId) ? `${user.id}:${clientId}` : createId()
+    const seen = recentIds.get(id)
+    if (seen !== undefined) return seen
+    const message: ChatMessage = {
+      type: 'chat',
+      id,
+      from: { id: user.id, name: user.name ?? user.id },
+      text: text.trim(),
+      at: Date.now(),
+    }
+    const offset = await hub.publish(`room:${room}`, message)
+    recentIds.set(id, offset)
+    if (recentIds.size > 10_000) recentIds.delete(recentIds.keys().next().value!)
+    chatTotal.inc()
+    return offset
+  }
+  hub.method('chat.send', async (data, { user }) => {
+    const { room, text, id } = (data ?? {}) as { room?: unknown; text?: unknown; id?: unknown }
+    if (typeof room !== 'string') throw new FlumenError('BAD_REQUEST', 'room is required')
+    return { offset: await sendChat(user as AuthUser, room, text, id) }
+  })
+
   const app = createApp()
-  app.use('*', secureHeaders())
+  app.use('*', secureHeaders({ crossOriginResourcePolicy: 'same-origin' }))
+
+  // Live connections: authenticated first (401), then the Origin, whatever the credential (403).
+  const sameOriginOnly: MiddlewareHandler = async (c, next) => {
+    const origin = c.req.header('origin')
+    if (
+      origin !== undefined &&
+      origin !== new URL(c.req.url).origin &&
+      !config.allowedOrigins.includes(origin)
+    )
+      throw new FlumenError('FORBIDDEN', 'Origin not allowed')
+    await next()
+  }
+
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
-  app.get('/', (c) =>
-    c.html(
-      '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Flumen Rooms</title></head>' +
-        '<body><h1>Flumen Rooms</h1><p>The server is running.</p></body></html>',
-    ),
+  app.get('/metrics', async (c) =>
+    c.text(await registry.metrics(), 200, { 'content-type': registry.contentType }),
   )
-  return app
+
+  app.post('/api/session', bodyLimit({ maxSize: 4096 }), async (c) => {
+    let body: unknown
+    try {
+      body = await c.req.json()
+    } catch {
+      throw new FlumenError('BAD_REQUEST', 'Send JSON: {"name":"alice"}')
+    }
+    const name = (body as { name?: unknown } | null)?.name
+    if (typeof name !== 'string' || !namePattern.test(name))
+      throw new FlumenError('BAD_REQUEST', 'Names are 1-32 characters of A-Z a-z 0-9 _ -')
+    const user = { id: createId(), name }
+    const token = await new SignJWT({ name })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(user.id)
+      .setIssuer(issuer)
+      .setIssuedAt()
+      .setExpirationTime(`${tokenTtlSec}s`)
+      .sign(jwtKey)
+    session.issue(c, user)
+    return c.json({ token, user })
+  })
+  app.post('/api/logout', (c) => {
+    session.clear(c)
+    return c.body(null, 204)
+  })
+  app.get('/api/token', authn, async (c) => {
+    // A fresh token for the signed-in user (the page's client refreshes with it).
+    const user = c.var.user
+    const token = await new SignJWT({ name: user.name })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(user.id)
+      .setIssuer(issuer)
+      .setIssuedAt()
+      .setExpirationTime(`${tokenTtlSec}s`)
+      .sign(jwtKey)
+    return c.json({ token })
+  })
+  app.get('/api/me', authn, (c) => c.json(c.var.user))
+
+  app.post('/api/rooms/:room/messages', authn, bodyLimit({ maxSize: 16 * 1024 }), async (c) => {
+    let body: { text?: unknown; id?: unknown }
+    try {
+      body = (await c.req.json()) as typeof body
+    } catch {
+      throw new FlumenError('BAD_REQUEST', 'Send JSON: {"text":"hello"}')
+    }
+    return c.json({ offset: await sendChat(c.var.user, c.req.param('room'), body?.text, body?.id) })
+  })
+
+  // Uploads: progress to the uploader (user:<id>) and, less often, to the room; the file to the room.
+  const roomOf = (c: Context): string => c.req.query('room') ?? ''
+  const uploadRoute: UploadsRoute = uploads({
+    storage,
+    limits: { fileSize: config.uploadMaxBytes, totalSize: config.uploadMaxBytes + 64 * 1024, files: 1 },
+    progress: {
+      intervalMs: 200,
+      topic: (c) => `user:${c.var.user.id}`,
+      publisher: hub,
+    },
+    onComplete: async ({ files, uploadId }, c) => {
+      const file = files[0]
+      if (!file) throw new FlumenError('BAD_REQUEST', 'Send a file in the field "file"')
+      const user = c.var.user
+      const record = {
+        id: file.id,
+        name: file.name,
+        size: file.size,
+        type: file.type,
+        sha256: file.sha256,
+        url: `/files/${file.id}`,
+        uploadId,
+        from: { id: user.id, name: user.name ?? user.id },
+        at: Date.now(),
+      }
+      await hub.publish(`room:${roomOf(c)}`, { type: 'file', file: record })
+      return c.json(record, 201)
+    },
+  })
+  app.post(
+    '/api/uploads',
+    authn,
+    async (c, next) => {
+      if (!namePattern.test(roomOf(c))) throw new FlumenError('BAD_REQUEST', 'Add ?room=<room name>')
+      try {
+        await next()
+      } finally {
+        uploadsTotal.inc({ result: c.res.status === 201 ? 'done' : 'failed' })
+      }
+    },
+    uploadRoute,
+  )
+
+  app.get('/files/:id', authn, async (c) => {
+    const id = c.req.param('id')
+    const info = await storage.info(id)
+    const content = info && (await storage.read(id))
+    if (!info || !content) throw new FlumenError('NOT_FOUND', 'No such file')
+    return new Response(Readable.toWeb(content as Readable) as ReadableStream, {
+      headers: {
+        'content-type': info.type || 'application/octet-stream',
+        'content-length': String(info.size),
+        // Never rendered inline from this origin: an uploaded HTML file must not run here.
+        'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(info.name)}`,
+        'x-content-type-options': 'nosniff',
+        'cache-control': 'private, max-age=3600',
+      },
+    })
+  })
+
+  const wsRoute = hub.websocket({ maxPayload: 64 * 1024 })
+  const sseRoute = hub.sse()
+  app.get('/ws', authn, sameOriginOnly, wsRoute)
+  app.get('/sse', authn, sameOriginOnly, sseRoute)
+
+  const assets = clientAssets()
+  app.get('/', (c) => assets.html(c))
+  app.get('/app.js', (c) => assets.script(c))
+  app.get('/styles.css', (c) => assets.styles(c))
+
+  // Metrics and the dashboard read the same counters.
+  let dashboardPublishes = 0
+  const connectionCounts = (): { ws: number; sse: number } => ({
+    ws: wsRoute.stats.connections,
+    sse: sseRoute.stats.connections,
+  })
+  const dropCount = (): number =>
+    wsRoute.stats.dropped +
+    wsRoute.stats.slowConsumers +
+    sseRoute.stats.dropped +
+    sseRoute.stats.slowConsumers
+  const messagesIn = (): number => hub.stats.published - dashboardPublishes
+  new Gauge({
+    name: 'rooms_connections',
+    help: 'Open connections by transport',
+    labelNames: ['transport'] as const,
+    registers: [registry],
+    collect() {
+      const counts = connectionCounts()
+      this.set({ transport: 'ws' }, counts.ws)
+      this.set({ transport: 'sse' }, counts.sse)
+    },
+  })
+  const counter = (name: string, help: string, read: () => number): void => {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset()
+        this.inc(read())
+      },
+    })
+  }
+  counter('rooms_messages_in_total', 'Messages published (chat, files; not the dashboard)', messagesIn)
+  counter('rooms_messages_out_total', 'Message deliveries to connections', () => hub.stats.delivered)
+  counter('rooms_drops_total', 'Frames dropped and connections closed for slow consumers', dropCount)
+
+  let timer: NodeJS.Timeout | undefined
+  let lastIn = 0
+  const dashboard: FlumenPlugin = {
+    name: 'rooms-dashboard',
+    start: () => {
+      timer = setInterval(() => {
+        const now = messagesIn()
+        const stats = uploadRoute.stats
+        dashboardPublishes++
+        void hub
+          .publish('dashboard', {
+            connections: connectionCounts(),
+            messagesPerSecond: now - lastIn,
+            uploads: {
+              active: stats.active,
+              completed: stats.completed,
+              failed: stats.failed,
+              bytes: stats.bytes,
+            },
+            drops: dropCount(),
+            at: Date.now(),
+          })
+          .catch(() => {})
+        lastIn = now
+      }, 1000)
+      timer.unref()
+    },
+    stop: () => clearInterval(timer),
+  }
+
+  return { app, hub, plugins: [hub, dashboard] }
 }

@@ -1,6 +1,11 @@
 import { serve } from '@flumen/core'
-import { buildApp } from './app.js'
+import { buildDemo } from './app.js'
+import { loadConfig } from './config.js'
 
-const port = Number(process.env.PORT ?? 3000)
-const server = await serve(buildApp(), { port, hostname: process.env.HOST, handleSignals: true })
-console.log(`Flumen Rooms listening on ${server.url}`)
+const config = loadConfig()
+const { app, plugins } = buildDemo(config)
+// SIGTERM/SIGINT: stop accepting, close WebSockets with 1001 and end SSE streams, then exit 0.
+const server = await serve(app, { port: config.port, hostname: config.host, plugins, handleSignals: true })
+console.log(
+  `Flumen Rooms on ${server.url} (${config.redisUrl ? 'Redis engine' : 'in-memory engine'}, data in ${config.dataDir})`,
+)

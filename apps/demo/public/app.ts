@@ -1,0 +1,391 @@
+// The Flumen Rooms page: plain DOM, @flumen/client for the WebSocket channel, the SSE dashboard
+// and uploads. Text always goes in with textContent, never as HTML.
+import type { Client, ClientState } from '@flumen/client'
+import { createClient, FlumenClientError, openEventStream, uploadFile } from '@flumen/client'
+
+interface User {
+  id: string
+  name: string
+}
+interface ChatMessage {
+  type: 'chat'
+  id: string
+  from: User
+  text: string
+  at: number
+}
+interface FileRecord {
+  id: string
+  name: string
+  size: number
+  type: string
+  url: string
+  uploadId: string
+  from: User
+  at: number
+}
+type RoomEvent = ChatMessage | { type: 'file'; file: FileRecord }
+interface UploadEvent {
+  type: 'upload-progress' | 'upload-done' | 'upload-failed'
+  uploadId: string
+  received?: number
+  total?: number
+  error?: { message: string }
+}
+
+const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T
+const namePattern = /^[A-Za-z0-9_-]{1,32}$/
+
+const el = (tag: string, className?: string, text?: string): HTMLElement => {
+  const node = document.createElement(tag)
+  if (className) node.className = className
+  if (text !== undefined) node.textContent = text
+  return node
+}
+const time = (at: number): string =>
+  new Date(at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
+const size = (bytes: number): string =>
+  bytes < 1024
+    ? `${bytes} B`
+    : bytes < 1048576
+      ? `${(bytes / 1024).toFixed(1)} KB`
+      : `${(bytes / 1048576).toFixed(1)} MB`
+
+/** What a person should read for an error. */
+const explain = (err: unknown): string => {
+  if (err instanceof FlumenClientError) {
+    switch (err.code) {
+      case 'DISCONNECTED':
+      case 'CLOSED':
+      case 'TIMEOUT':
+        return 'Not connected right now — it will be sent when the connection is back.'
+      case 'FORBIDDEN':
+        return 'You are not allowed to do that here.'
+      case 'TOO_LARGE':
+        return 'That is too long.'
+      case 'BAD_REQUEST':
+        return err.message
+      default:
+        return `Something went wrong (${err.code}).`
+    }
+  }
+  return 'Something went wrong. Please try again.'
+}
+
+const api = async (path: string, init?: RequestInit): Promise<Response> =>
+  fetch(path, {
+    credentials: 'same-origin',
+    ...init,
+    headers: { 'content-type': 'application/json', ...init?.headers },
+  })
+
+// ---------------------------------------------------------------------------------------------
+
+let me: User
+let client: Client
+let currentRoom = 'lobby'
+const rooms = new Map<string, { events: RoomEvent[]; ids: Set<string> }>()
+/** Messages typed but not yet confirmed by the server, in order. */
+const outbox: { id: string; room: string; text: string }[] = []
+let flushing = false
+const myUploads = new Map<string, { row: HTMLElement; bar: HTMLProgressElement; label: HTMLElement }>()
+
+const showState = (state: ClientState): void => {
+  const pill = $('status')
+  pill.dataset.state = state
+  pill.textContent = state === 'open' ? 'online' : state
+  $('banner').hidden = state === 'open' || state === 'connecting'
+}
+
+const renderRooms = (): void => {
+  const list = $('rooms')
+  list.replaceChildren(
+    ...[...rooms.keys()].map((name) => {
+      const item = el('li')
+      const button = el('button', undefined, `# ${name}`) as HTMLButtonElement
+      button.type = 'button'
+      if (name === currentRoom) button.setAttribute('aria-current', 'true')
+      button.onclick = () => switchRoom(name)
+      item.append(button)
+      return item
+    }),
+  )
+}
+
+const renderPresence = (): void => {
+  const members = client.presence(`room:${currentRoom}`) as User[]
+  $('online-count').textContent = `(${members.length})`
+  $('presence').replaceChildren(
+    ...members
+      .slice()
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((member) => el('li', undefined, member.id === me.id ? `${member.name} (you)` : member.name)),
+  )
+}
+
+const messageItem = (event: RoomEvent): HTMLElement => {
+  const from = event.type === 'chat' ? event.from : event.file.from
+  const at = event.type === 'chat' ? event.at : event.file.at
+  const item = el('li', `message${from.id === me.id ? ' mine' : ''}`)
+  const head = el('div')
+  head.append(el('span', 'from', from.name), el('span', 'time', time(at)))
+  item.append(head)
+  if (event.type === 'chat') item.append(el('div', 'text', event.text))
+  else {
+    const link = el('a', undefined, `📎 ${event.file.name}`) as HTMLAnchorElement
+    link.href = event.file.url
+    link.setAttribute('download', event.file.name)
+    const line = el('div', 'text')
+    line.append(link, document.createTextNode(` · ${size(event.file.size)}`))
+    item.append(line)
+  }
+  item.dataset.id = event.type === 'chat' ? event.id : `file:${event.file.id}`
+  return item
+}
+
+const renderMessages = (): void => {
+  const list = $('messages')
+  const room = rooms.get(currentRoom)
+  const items = (room?.events ?? []).map(messageItem)
+  for (const pending of outbox.filter((entry) => entry.room === currentRoom)) {
+    const item = messageItem({ type: 'chat', id: pending.id, from: me, text: pending.text, at: Date.now() })
+    item.classList.add('pending')
+    item.title = 'Sending…'
+    items.push(item)
+  }
+  list.replaceChildren(...items)
+  list.scrollTop = list.scrollHeight
+}
+
+const onRoomEvent = (name: string, event: RoomEvent): void => {
+  const room = rooms.get(name)
+  if (!room) return
+  const id = event.type === 'chat' ? event.id : `file:${event.file.id}`
+  if (room.ids.has(id)) return
+  room.ids.add(id)
+  room.events.push(event)
+  if (event.type === 'chat') {
+    const pending = outbox.findIndex((entry) => `${me.id}:${entry.id}` === event.id)
+    if (pending >= 0) outbox.splice(pending, 1)
+  }
+  if (event.type === 'file' && event.file.from.id === me.id) myUploads.get(event.file.uploadId)?.row.remove()
+  if (name === currentRoom) renderMessages()
+}
+
+const joinRoom = (name: string): void => {
+  if (!rooms.has(name)) {
+    rooms.set(name, { events: [], ids: new Set() })
+    const subscription = client.subscribe<RoomEvent>(`room:${name}`, (event) => onRoomEvent(name, event))
+    subscription.ready.catch((err: unknown) => {
+      rooms.delete(name)
+      renderRooms()
+      $('room-error').textContent = `Could not join #${name}: ${explain(err)}`
+    })
+  }
+  switchRoom(name)
+}
+
+const switchRoom = (name: string): void => {
+  currentRoom = name
+  $('room-title').textContent = `# ${name}`
+  $('notice').hidden = true
+  $('room-error').textContent = ''
+  renderRooms()
+  renderMessages()
+  renderPresence()
+  history.replaceState(null, '', `#${name}`)
+}
+
+/** Sends what is in the outbox, in order; stops at the first failure (retried when back online). */
+const flushOutbox = async (): Promise<void> => {
+  if (flushing) return
+  flushing = true
+  try {
+    while (outbox.length > 0 && client.state === 'open') {
+      const entry = outbox[0]!
+      try {
+        await client.call(
+          'chat.send',
+          { room: entry.room, text: entry.text, id: entry.id },
+          { timeoutMs: 5000 },
+        )
+        // Confirmed: the room's echo removes it too; here in case the echo came first.
+        if (outbox[0] === entry) outbox.shift()
+      } catch (err) {
+        if (err instanceof FlumenClientError && ['DISCONNECTED', 'CLOSED', 'TIMEOUT'].includes(err.code))
+          return
+        outbox.shift()
+        $('room-error').textContent = explain(err)
+        renderMessages()
+      }
+    }
+  } finally {
+    flushing = false
+  }
+}
+
+const sendMessage = (text: string): void => {
+  outbox.push({ id: crypto.randomUUID().replace(/-/g, '').slice(0, 24), room: currentRoom, text })
+  renderMessages()
+  void flushOutbox()
+}
+
+const shareFile = async (file: File): Promise<void> => {
+  const uploadId = crypto.randomUUID().replace(/-/g, '').slice(0, 24)
+  const row = el('div', 'upload')
+  const label = el('div', undefined, `Uploading ${file.name} (${size(file.size)})…`)
+  const bar = el('progress') as HTMLProgressElement
+  bar.max = 1
+  bar.value = 0
+  row.append(label, bar)
+  $('uploads').append(row)
+  myUploads.set(uploadId, { row, bar, label })
+  try {
+    const { status, body } = await uploadFile(`/api/uploads?room=${encodeURIComponent(currentRoom)}`, file, {
+      headers: { 'upload-id': uploadId },
+      onProgress: ({ loaded, total }) => {
+        bar.value = total ? loaded / total : 0
+      },
+    })
+    if (status === 201) {
+      bar.value = 1
+      label.textContent = `Shared ${file.name}`
+      setTimeout(() => row.remove(), 1500)
+      return
+    }
+    const message = (body as { error?: { message?: string } })?.error?.message
+    throw new Error(
+      status === 413
+        ? `${file.name} is too large (${message ?? 'over the limit'}).`
+        : (message ?? `Upload failed (${status}).`),
+    )
+  } catch (err) {
+    row.classList.add('failed')
+    label.textContent =
+      err instanceof Error && !(err instanceof FlumenClientError)
+        ? err.message
+        : `Could not upload ${file.name}.`
+    bar.remove()
+    setTimeout(() => row.remove(), 8000)
+  } finally {
+    myUploads.delete(uploadId)
+  }
+}
+
+const startDashboard = async (): Promise<void> => {
+  const stream = openEventStream('/sse?topic=dashboard')
+  try {
+    for await (const event of stream) {
+      const envelope = JSON.parse(event.data) as { type: string; data?: Record<string, unknown> }
+      if (envelope.type !== 'message' || !envelope.data) continue
+      const data = envelope.data as {
+        connections: { ws: number; sse: number }
+        messagesPerSecond: number
+        uploads: { active: number; completed: number; failed: number }
+      }
+      $('dash-live').classList.add('live')
+      $('dash-ws').textContent = String(data.connections.ws)
+      $('dash-sse').textContent = String(data.connections.sse)
+      $('dash-rate').textContent = String(data.messagesPerSecond)
+      $('dash-uploads').textContent = `${data.uploads.completed} done, ${data.uploads.active} active`
+    }
+  } catch {
+    $('dash-live').classList.remove('live')
+  }
+}
+
+const start = (user: User): void => {
+  me = user
+  $('signin').hidden = true
+  $('workspace').hidden = false
+  $('logout').hidden = false
+  $('me').textContent = user.name
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
+  // The session cookie authenticates the socket; nothing else to send.
+  client = createClient({
+    url: `${scheme}://${location.host}/ws`,
+    retryDelayMs: (n) => Math.min(250 * 2 ** n, 5000) * Math.random() + 100,
+  })
+  client.on('state', (state) => {
+    showState(state)
+    if (state === 'open') void flushOutbox()
+    if (state === 'closed') {
+      $('banner').hidden = false
+      $('banner').textContent = 'You have been signed out. Reload the page to sign in again.'
+    }
+  })
+  client.on('presence', ({ topic }) => {
+    if (topic === `room:${currentRoom}`) renderPresence()
+  })
+  client.on('reset', ({ topic }) => {
+    if (topic === `room:${currentRoom}`) {
+      $('notice').hidden = false
+      $('notice').textContent = 'The server restarted: messages from before are only in this window.'
+    }
+  })
+  client.subscribe<UploadEvent>(`user:${me.id}`, (event) => {
+    const upload = myUploads.get(event.uploadId)
+    if (!upload) return
+    if (event.type === 'upload-progress' && event.total)
+      upload.bar.value = (event.received ?? 0) / event.total
+  })
+  joinRoom(decodeURIComponent(location.hash.slice(1)) || 'lobby')
+  void startDashboard()
+}
+
+const boot = async (): Promise<void> => {
+  $('signin-form').addEventListener('submit', async (event) => {
+    event.preventDefault()
+    const name = ($('name') as HTMLInputElement).value.trim()
+    if (!namePattern.test(name)) {
+      $('signin-error').textContent = 'Use 1–32 letters, digits, “_” or “-”.'
+      return
+    }
+    const res = await api('/api/session', { method: 'POST', body: JSON.stringify({ name }) }).catch(
+      () => undefined,
+    )
+    if (!res?.ok) {
+      $('signin-error').textContent = res
+        ? ((await res.json()).error?.message ?? 'Could not sign in.')
+        : 'The server cannot be reached.'
+      return
+    }
+    start(((await res.json()) as { user: User }).user)
+  })
+  $('join-form').addEventListener('submit', (event) => {
+    event.preventDefault()
+    const input = $('room-name') as HTMLInputElement
+    const name = input.value.trim()
+    if (!namePattern.test(name)) {
+      $('room-error').textContent = 'Room names are 1–32 letters, digits, “_” or “-”.'
+      return
+    }
+    input.value = ''
+    joinRoom(name)
+  })
+  $('send-form').addEventListener('submit', (event) => {
+    event.preventDefault()
+    const input = $('text') as HTMLInputElement
+    const text = input.value.trim()
+    if (!text) return
+    input.value = ''
+    $('room-error').textContent = ''
+    sendMessage(text)
+  })
+  $('file').addEventListener('change', () => {
+    const input = $('file') as HTMLInputElement
+    const file = input.files?.[0]
+    input.value = ''
+    if (file) void shareFile(file)
+  })
+  $('logout').addEventListener('click', async () => {
+    await api('/api/logout', { method: 'POST' }).catch(() => {})
+    location.reload()
+  })
+  const res = await api('/api/me').catch(() => undefined)
+  if (res?.ok) start((await res.json()) as User)
+  else $('signin').hidden = false
+}
+
+if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', () => void boot())
+else void boot()

@@ -1,0 +1,395 @@
+import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { FlumenServer } from '@flumen/core'
+import { serve } from '@flumen/core'
+import { openSse } from '@flumen/sse/test-client'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import { buildDemo } from './app.js'
+import { loadConfig } from './config.js'
+
+type Json = Record<string, unknown>
+
+let server: FlumenServer
+let dataDir: string
+let base: string
+const sockets: WebSocket[] = []
+const streams: { close(): void }[] = []
+
+beforeEach(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'rooms-test-'))
+  const config = loadConfig({ DATA_DIR: dataDir, UPLOAD_MAX_BYTES: '100000', JWT_SECRET: 'x'.repeat(40) })
+  const demo = buildDemo(config)
+  server = await serve(demo.app, { port: 0, hostname: '127.0.0.1', plugins: demo.plugins })
+  base = server.url.replace(/\/$/, '')
+})
+afterEach(async () => {
+  for (const socket of sockets.splice(0)) socket.terminate()
+  for (const stream of streams.splice(0)) stream.close()
+  await server.close({ timeoutMs: 200 })
+  await rm(dataDir, { recursive: true, force: true })
+})
+
+const signIn = async (
+  name: string,
+): Promise<{ token: string; cookie: string; user: { id: string; name: string } }> => {
+  const res = await fetch(`${base}/api/session`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name }),
+  })
+  expect(res.status).toBe(200)
+  const cookie = res.headers.get('set-cookie')!
+  expect(cookie).toMatch(/HttpOnly/i)
+  const body = (await res.json()) as { token: string; user: { id: string; name: string } }
+  return { ...body, cookie: cookie.split(';')[0]! }
+}
+
+const openWs = (headers: Record<string, string>, query = '', protocols = ['flumen.v1']): Promise<WebSocket> =>
+  new Promise((resolve, reject) => {
+    const socket = new WebSocket(`ws://127.0.0.1:${server.port}/ws${query}`, protocols, { headers })
+    sockets.push(socket)
+    // Every message is kept: several can arrive in one chunk, between two awaits of a reader.
+    const received: Json[] = []
+    inboxes.set(socket, received)
+    socket.on('message', (data: Buffer) => {
+      received.push(JSON.parse(data.toString()) as Json)
+      socket.emit('flumen-test-message')
+    })
+    socket.once('open', () => resolve(socket))
+    socket.once('unexpected-response', (req, res) => {
+      req.destroy()
+      reject(Object.assign(new Error(`status ${res.statusCode}`), { status: res.statusCode }))
+    })
+    socket.once('error', () => {})
+  })
+
+const statusOf = async (promise: Promise<unknown>): Promise<number> => {
+  try {
+    await promise
+    return 101
+  } catch (err) {
+    return (err as { status: number }).status
+  }
+}
+
+const inboxes = new WeakMap<WebSocket, Json[]>()
+
+/** The first received message (from the start of the connection) that matches. */
+const waitFor = async (socket: WebSocket, match: (m: Json) => boolean): Promise<Json> => {
+  const received = inboxes.get(socket)!
+  for (;;) {
+    const found = received.find(match)
+    if (found) return found
+    await once(socket, 'flumen-test-message')
+  }
+}
+
+const request = async (socket: WebSocket, message: Json): Promise<Json> => {
+  const id = Math.floor(Math.random() * 1e9)
+  socket.send(JSON.stringify({ ...message, id }))
+  return waitFor(socket, (reply) => reply.id === id)
+}
+
+const nextMessage = (socket: WebSocket, match: (m: Json) => boolean): Promise<Json> =>
+  waitFor(socket, (message) => message.type === 'message' && match(message))
+
+const multipart = (name: string, content: Buffer): { body: Buffer; type: string } => {
+  const boundary = 'roomsTestBoundary'
+  return {
+    type: `multipart/form-data; boundary=${boundary}`,
+    body: Buffer.concat([
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+      ),
+      content,
+      Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]),
+  }
+}
+
+describe('sessions', () => {
+  it('POST /api/session signs in valid names and refuses the rest with 400', async () => {
+    const { token, user } = await signIn('alice_1')
+    expect(user).toEqual({ id: expect.stringMatching(/^[\w-]{16}$/), name: 'alice_1' })
+    expect(token.split('.')).toHaveLength(3)
+    for (const body of [
+      '{"name":""}',
+      `{"name":"${'a'.repeat(33)}"}`,
+      '{"name":"bad name"}',
+      '{"name":"<script>"}',
+      '{"name":5}',
+      '{}',
+      'not json',
+      '[]',
+    ]) {
+      const res = await fetch(`${base}/api/session`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      })
+      expect(res.status).toBe(400)
+      expect(((await res.json()) as Json).error).toMatchObject({ code: 'BAD_REQUEST' })
+    }
+    const huge = await fetch(`${base}/api/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: `{"name":"${'a'.repeat(10_000)}"}`,
+    })
+    expect(huge.status).toBe(413)
+  })
+
+  it('GET /api/me answers the user by token or cookie, else 401', async () => {
+    const { token, cookie, user } = await signIn('bob')
+    expect(
+      await (await fetch(`${base}/api/me`, { headers: { authorization: `Bearer ${token}` } })).json(),
+    ).toEqual(user)
+    expect(await (await fetch(`${base}/api/me`, { headers: { cookie } })).json()).toEqual(user)
+    const anonymous = await fetch(`${base}/api/me`)
+    expect(anonymous.status).toBe(401)
+    expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer/)
+    expect(
+      (await fetch(`${base}/api/me`, { headers: { authorization: 'Bearer nope.nope.nope' } })).status,
+    ).toBe(401)
+  })
+})
+
+describe('/ws and /sse', () => {
+  it('authenticates by header, cookie, bearer subprotocol or access_token; 401 without, 403 from a foreign Origin', async () => {
+    const { token, cookie } = await signIn('carol')
+    expect((await openWs({ authorization: `Bearer ${token}` })).protocol).toBe('flumen.v1')
+    expect((await openWs({ cookie })).protocol).toBe('flumen.v1')
+    expect((await openWs({}, '', ['flumen.v1', `bearer.${token}`])).protocol).toBe('flumen.v1')
+    expect((await openWs({}, `?access_token=${token}`)).protocol).toBe('flumen.v1')
+    expect(await statusOf(openWs({}))).toBe(401)
+    expect(await statusOf(openWs({ cookie, origin: 'https://evil.example' }))).toBe(403)
+    expect(await statusOf(openWs({ authorization: `Bearer ${token}`, origin: 'https://evil.example' }))).toBe(
+      403,
+    )
+    expect((await openWs({ cookie, origin: base })).readyState).toBe(WebSocket.OPEN)
+  })
+
+  it('applies the topic rules: rooms for all, user:<id> for its user, dashboard read-only', async () => {
+    const alice = await signIn('alice')
+    const bob = await signIn('bob')
+    const socket = await openWs({ cookie: alice.cookie })
+    const ok = { type: 'ack' }
+    expect(await request(socket, { type: 'subscribe', topic: 'room:lobby' })).toMatchObject(ok)
+    expect(await request(socket, { type: 'publish', topic: 'room:lobby', data: { hi: 1 } })).toMatchObject(ok)
+    expect(await request(socket, { type: 'subscribe', topic: `user:${alice.user.id}` })).toMatchObject(ok)
+    expect(await request(socket, { type: 'subscribe', topic: `user:${bob.user.id}` })).toMatchObject({
+      code: 'FORBIDDEN',
+    })
+    expect(await request(socket, { type: 'publish', topic: `user:${alice.user.id}`, data: 1 })).toMatchObject(
+      { code: 'FORBIDDEN' },
+    )
+    expect(await request(socket, { type: 'subscribe', topic: 'dashboard' })).toMatchObject(ok)
+    expect(await request(socket, { type: 'publish', topic: 'dashboard', data: 1 })).toMatchObject({
+      code: 'FORBIDDEN',
+    })
+    expect(await request(socket, { type: 'subscribe', topic: 'other:x' })).toMatchObject({
+      code: 'FORBIDDEN',
+    })
+  })
+
+  it('streams the same topics over SSE, with Last-Event-ID resume and 401/403', async () => {
+    const { cookie, token } = await signIn('dave')
+    const stream = await openSse(`${base}/sse?topic=room:lobby`, { cookie })
+    streams.push(stream)
+    expect(stream.response.statusCode).toBe(200)
+    await fetch(`${base}/api/rooms/lobby/messages`, {
+      method: 'POST',
+      headers: { cookie, 'content-type': 'application/json', origin: base },
+      body: '{"text":"over sse"}',
+    })
+    const isChat = (e: { data: string }): boolean => (JSON.parse(e.data) as Json).type === 'message'
+    const first = await stream.next(isChat)
+    expect((JSON.parse(first.data) as { data: Json }).data).toMatchObject({
+      type: 'chat',
+      text: 'over sse',
+      from: { name: 'dave' },
+    })
+    stream.close()
+    await fetch(`${base}/api/rooms/lobby/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: '{"text":"while away"}',
+    })
+    const resumed = await openSse(`${base}/sse?topic=room:lobby`, { cookie, 'last-event-id': first.id! })
+    streams.push(resumed)
+    expect((JSON.parse((await resumed.next(isChat)).data) as { data: Json }).data).toMatchObject({
+      text: 'while away',
+    })
+    expect((await openSse(`${base}/sse?topic=room:lobby`)).response.statusCode).toBe(401)
+    expect(
+      (await openSse(`${base}/sse?topic=room:lobby`, { cookie, origin: 'https://evil.example' })).response
+        .statusCode,
+    ).toBe(403)
+    expect((await openSse(`${base}/sse?topic=secret`, { cookie })).response.statusCode).toBe(403)
+  })
+})
+
+describe('rooms', () => {
+  it('POST /api/rooms/:room/messages publishes { from, text } to HTTP, WS and SSE clients', async () => {
+    const alice = await signIn('alice')
+    const bob = await signIn('bob')
+    const socket = await openWs({ cookie: bob.cookie })
+    await request(socket, { type: 'subscribe', topic: 'room:team' })
+    const arriving = nextMessage(socket, (m) => m.topic === 'room:team')
+    const res = await fetch(`${base}/api/rooms/team/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${alice.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ text: '  hello team  ' }),
+    })
+    expect(res.status).toBe(200)
+    const { offset } = (await res.json()) as { offset: number }
+    const delivered = await arriving
+    expect(delivered).toMatchObject({
+      offset,
+      data: { type: 'chat', text: 'hello team', from: { id: alice.user.id, name: 'alice' } },
+    })
+    // The same through the WebSocket method, with an idempotent client id.
+    const aliceWs = await openWs({ cookie: alice.cookie })
+    const first = await request(aliceWs, {
+      type: 'call',
+      method: 'chat.send',
+      data: { room: 'team', text: 'via ws', id: 'm1' },
+    })
+    const retry = await request(aliceWs, {
+      type: 'call',
+      method: 'chat.send',
+      data: { room: 'team', text: 'via ws', id: 'm1' },
+    })
+    expect(retry).toMatchObject({ type: 'result', data: (first as { data: Json }).data })
+  })
+
+  it('refuses bad messages and rooms', async () => {
+    const { cookie, token } = await signIn('erin')
+    const post = (room: string, body: string, headers: Record<string, string> = {}) =>
+      fetch(`${base}/api/rooms/${room}/messages`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers },
+        body,
+      })
+    expect((await post('team', '{"text":""}')).status).toBe(400)
+    expect((await post('team', '{"text":"   "}')).status).toBe(400)
+    expect((await post('team', '{"text":5}')).status).toBe(400)
+    expect((await post('team', 'nope')).status).toBe(400)
+    expect((await post('team', JSON.stringify({ text: 'x'.repeat(2001) }))).status).toBe(413)
+    expect((await post('bad%20room', '{"text":"hi"}')).status).toBe(400)
+    expect((await post(`${'r'.repeat(33)}`, '{"text":"hi"}')).status).toBe(400)
+    expect(
+      (await fetch(`${base}/api/rooms/team/messages`, { method: 'POST', body: '{"text":"x"}' })).status,
+    ).toBe(401)
+    // Cookie from another site: CSRF protection.
+    expect(
+      (await post('team', '{"text":"hi"}', { authorization: '', cookie, origin: 'https://evil.example' }))
+        .status,
+    ).toBe(403)
+  })
+})
+
+describe('uploads and files', () => {
+  it('stores a file (201), reports progress on user:<id>, announces it in the room and serves it', async () => {
+    const { cookie, user } = await signIn('frank')
+    const socket = await openWs({ cookie })
+    await request(socket, { type: 'subscribe', topic: `user:${user.id}` })
+    await request(socket, { type: 'subscribe', topic: 'room:share' })
+    const content = randomBytes(60_000)
+    const { body, type } = multipart('report.bin', content)
+    const announced = nextMessage(socket, (m) => m.topic === 'room:share')
+    const res = await fetch(`${base}/api/uploads?room=share`, {
+      method: 'POST',
+      headers: { cookie, origin: base, 'content-type': type, 'upload-id': 'up-1' },
+      body: new Uint8Array(body),
+    })
+    expect(res.status).toBe(201)
+    const record = (await res.json()) as { id: string; url: string; size: number; name: string }
+    expect(record).toMatchObject({ name: 'report.bin', size: 60_000, url: `/files/${record.id}` })
+    expect(await announced).toMatchObject({
+      data: { type: 'file', file: { id: record.id, from: { name: 'frank' } } },
+    })
+    expect(
+      await nextMessage(
+        socket,
+        (m) => m.topic === `user:${user.id}` && (m.data as Json).type === 'upload-done',
+      ),
+    ).toMatchObject({ data: { uploadId: 'up-1' } })
+    const download = await fetch(`${base}${record.url}`, { headers: { cookie } })
+    expect(download.status).toBe(200)
+    expect(download.headers.get('content-disposition')).toMatch(/^attachment/)
+    expect(download.headers.get('x-content-type-options')).toBe('nosniff')
+    expect(Buffer.from(await download.arrayBuffer())).toEqual(content)
+    expect((await fetch(`${base}${record.url}`)).status).toBe(401)
+    expect((await fetch(`${base}/files/nope`, { headers: { cookie } })).status).toBe(404)
+    expect((await fetch(`${base}/files/..%2F.jwt-secret`, { headers: { cookie } })).status).toBe(404)
+  })
+
+  it('413 over UPLOAD_MAX_BYTES and nothing kept; 400 without a room; 401 without a session', async () => {
+    const { cookie } = await signIn('gina')
+    const over = multipart('big.bin', randomBytes(100_001))
+    const tooBig = await fetch(`${base}/api/uploads?room=share`, {
+      method: 'POST',
+      headers: { cookie, 'content-type': over.type },
+      body: new Uint8Array(over.body),
+    })
+    expect(tooBig.status).toBe(413)
+    const small = multipart('a.bin', randomBytes(10))
+    expect(
+      (
+        await fetch(`${base}/api/uploads`, {
+          method: 'POST',
+          headers: { cookie, 'content-type': small.type },
+          body: new Uint8Array(small.body),
+        })
+      ).status,
+    ).toBe(400)
+    expect(
+      (
+        await fetch(`${base}/api/uploads?room=share`, {
+          method: 'POST',
+          headers: { 'content-type': small.type },
+          body: new Uint8Array(small.body),
+        })
+      ).status,
+    ).toBe(401)
+    const files = join(dataDir, 'files')
+    expect((await readdir(files).catch(() => [])).filter((name) => !name.startsWith('.'))).toEqual([])
+    expect(await readdir(join(files, '.partial')).catch(() => [])).toEqual([])
+  })
+})
+
+describe('operations', () => {
+  it('answers /healthz, /metrics and serves the page with a CSP', async () => {
+    expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok' })
+    const { cookie } = await signIn('hank')
+    await openWs({ cookie })
+    const metrics = await (await fetch(`${base}/metrics`)).text()
+    expect(metrics).toMatch(/rooms_connections\{transport="ws"\} 1/)
+    expect(metrics).toMatch(/rooms_messages_in_total \d+/)
+    expect(metrics).toMatch(/rooms_messages_out_total \d+/)
+    expect(metrics).toMatch(/rooms_drops_total \d+/)
+    expect(metrics).toMatch(/rooms_uploads_total|# TYPE rooms_uploads_total counter/)
+    const page = await fetch(`${base}/`)
+    expect(page.headers.get('content-security-policy')).toMatch(/default-src 'self'/)
+    expect(await page.text()).toContain('Flumen Rooms')
+    const script = await fetch(`${base}/app.js`)
+    expect(script.headers.get('content-type')).toMatch(/javascript/)
+    expect((await script.text()).length).toBeGreaterThan(1000)
+  })
+
+  it('publishes the dashboard over SSE every second', async () => {
+    const { cookie } = await signIn('ivy')
+    const stream = await openSse(`${base}/sse?topic=dashboard`, { cookie })
+    streams.push(stream)
+    const event = await stream.next((e) => (JSON.parse(e.data) as Json).type === 'message', 3_000)
+    expect((JSON.parse(event.data) as { data: Json }).data).toMatchObject({
+      connections: { ws: 0, sse: 1 },
+      messagesPerSecond: expect.any(Number),
+      uploads: { active: 0, completed: 0, failed: 0 },
+    })
+  })
+})

@@ -1,0 +1,47 @@
+import { readFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { build } from 'esbuild'
+import type { Context } from 'hono'
+
+const publicDir = fileURLToPath(new URL('../public/', import.meta.url))
+const tsconfig = fileURLToPath(new URL('../tsconfig.json', import.meta.url))
+
+export interface ClientAssets {
+  html(c: Context): Promise<Response>
+  script(c: Context): Promise<Response>
+  styles(c: Context): Promise<Response>
+}
+
+// The page's script is bundled once (esbuild, @flumen/client's browser build) on first request.
+export const clientAssets = (): ClientAssets => {
+  let bundle: Promise<string> | undefined
+  const script = (): Promise<string> => {
+    bundle ??= build({
+      entryPoints: [`${publicDir}app.ts`],
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      target: 'es2022',
+      minify: true,
+      write: false,
+      tsconfig,
+      logLevel: 'silent',
+    }).then((result) => result.outputFiles[0]!.text)
+    bundle.catch(() => {
+      bundle = undefined
+    })
+    return bundle
+  }
+  const file = (name: string): Promise<string> => readFile(`${publicDir}${name}`, 'utf8')
+  const csp =
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+  return {
+    html: async (c) => c.html(await file('index.html'), 200, { 'content-security-policy': csp }),
+    script: async (c) =>
+      c.body(await script(), 200, {
+        'content-type': 'text/javascript; charset=utf-8',
+        'cache-control': 'no-cache',
+      }),
+    styles: async (c) => c.body(await file('styles.css'), 200, { 'content-type': 'text/css; charset=utf-8' }),
+  }
+}
