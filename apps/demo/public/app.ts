@@ -132,11 +132,15 @@ const messageItem = (event: RoomEvent): HTMLElement => {
   item.append(head)
   if (event.type === 'chat') item.append(el('div', 'text', event.text))
   else {
-    const link = el('a', undefined, `📎 ${event.file.name}`) as HTMLAnchorElement
+    const link = el('a', undefined, event.file.name) as HTMLAnchorElement
     link.href = event.file.url
     link.setAttribute('download', event.file.name)
     const line = el('div', 'text')
-    line.append(link, document.createTextNode(` · ${size(event.file.size)}`))
+    line.append(
+      document.createTextNode('File: '),
+      link,
+      document.createTextNode(` · ${size(event.file.size)}`),
+    )
     item.append(line)
   }
   item.dataset.id = event.type === 'chat' ? event.id : `file:${event.file.id}`
@@ -157,7 +161,7 @@ const renderMessages = (): void => {
   list.scrollTop = list.scrollHeight
 }
 
-const onRoomEvent = (name: string, event: RoomEvent): void => {
+const onRoomEvent = (name: string, event: RoomEvent, render = true): void => {
   const room = rooms.get(name)
   if (!room) return
   const id = event.type === 'chat' ? event.id : `file:${event.file.id}`
@@ -169,8 +173,29 @@ const onRoomEvent = (name: string, event: RoomEvent): void => {
     if (pending >= 0) outbox.splice(pending, 1)
   }
   if (event.type === 'file' && event.file.from.id === me.id) myUploads.get(event.file.uploadId)?.row.remove()
-  if (name === currentRoom) renderMessages()
+  if (render && name === currentRoom) renderMessages()
 }
+
+/** Loads a room's recent messages over HTTP and merges them (by id, in time order). */
+const resync = async (name: string): Promise<void> => {
+  try {
+    const res = await api(`/api/rooms/${encodeURIComponent(name)}/messages`)
+    if (!res.ok) throw new Error(String(res.status))
+    const { messages } = (await res.json()) as { messages: { data: RoomEvent }[] }
+    const room = rooms.get(name)
+    if (!room) return
+    for (const { data } of messages) onRoomEvent(name, data, false)
+    room.events.sort((a, b) => atOf(a) - atOf(b))
+    if (name === currentRoom) renderMessages()
+  } catch {
+    if (name === currentRoom) {
+      $('notice').hidden = false
+      $('notice').textContent = 'Some messages may be missing: reload the page to see them.'
+    }
+  }
+}
+
+const atOf = (event: RoomEvent): number => (event.type === 'chat' ? event.at : event.file.at)
 
 const joinRoom = (name: string): void => {
   if (!rooms.has(name)) {
@@ -318,10 +343,9 @@ const start = (user: User): void => {
     if (topic === `room:${currentRoom}`) renderPresence()
   })
   client.on('reset', ({ topic }) => {
-    if (topic === `room:${currentRoom}`) {
-      $('notice').hidden = false
-      $('notice').textContent = 'The server restarted: messages from before are only in this window.'
-    }
+    // The gap could not be recovered over the socket: fetch the room's recent messages instead.
+    const name = topic.slice('room:'.length)
+    if (topic.startsWith('room:')) void resync(name)
   })
   client.subscribe<UploadEvent>(`user:${me.id}`, (event) => {
     const upload = myUploads.get(event.uploadId)

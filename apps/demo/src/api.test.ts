@@ -266,6 +266,25 @@ describe('rooms', () => {
     expect(retry).toMatchObject({ type: 'result', data: (first as { data: Json }).data })
   })
 
+  it('GET /api/rooms/:room/messages returns the recent messages for a resync', async () => {
+    const { token } = await signIn('jo')
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
+    for (const text of ['one', 'two', 'three'])
+      await fetch(`${base}/api/rooms/sync/messages`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ text }),
+      })
+    const res = await fetch(`${base}/api/rooms/sync/messages`, { headers })
+    expect(res.status).toBe(200)
+    const body = (await res.json()) as { offset: number; messages: { offset: number; data: Json }[] }
+    expect(body.offset).toBe(3)
+    expect(body.messages.map((m) => m.data.text)).toEqual(['one', 'two', 'three'])
+    expect((await fetch(`${base}/api/rooms/empty/messages`, { headers })).status).toBe(200)
+    expect((await fetch(`${base}/api/rooms/bad%20room/messages`, { headers })).status).toBe(400)
+    expect((await fetch(`${base}/api/rooms/sync/messages`)).status).toBe(401)
+  })
+
   it('refuses bad messages and rooms', async () => {
     const { cookie, token } = await signIn('erin')
     const post = (room: string, body: string, headers: Record<string, string> = {}) =>

@@ -185,6 +185,26 @@ export const buildDemo = (config: DemoConfig): Demo => {
     return c.json({ offset: await sendChat(c.var.user, c.req.param('room'), body?.text, body?.id) })
   })
 
+  // The recent messages of a room (up to 100), for clients that could not recover a gap over the
+  // socket (the `reset` event: the server restarted or the gap left the history window).
+  app.get('/api/rooms/:room/messages', authn, async (c) => {
+    const room = c.req.param('room')
+    if (!namePattern.test(room))
+      throw new FlumenError('BAD_REQUEST', 'Room names are 1-32 of A-Z a-z 0-9 _ -')
+    const topic = `room:${room}`
+    const { position } = await hub.engine.history(topic)
+    const since = { epoch: position.epoch, offset: Math.max(0, position.offset - 100) }
+    const { messages } = await hub.engine.history(topic, since)
+    return c.json({
+      epoch: position.epoch,
+      offset: position.offset,
+      messages: messages.map((message) => ({
+        offset: message.offset,
+        data: JSON.parse(message.data) as unknown,
+      })),
+    })
+  })
+
   // Uploads: progress to the uploader (user:<id>) and, less often, to the room; the file to the room.
   const roomOf = (c: Context): string => c.req.query('room') ?? ''
   const uploadRoute: UploadsRoute = uploads({

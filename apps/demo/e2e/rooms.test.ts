@@ -1,0 +1,232 @@
+// End to end in real Chromium (Debian's, driven by playwright-core): two people use Flumen Rooms
+// while the server is killed and restarted. Screenshots go to e2e/artifacts/.
+import { type ChildProcess, fork } from 'node:child_process'
+import { once } from 'node:events'
+import { existsSync } from 'node:fs'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import type { AddressInfo } from 'node:net'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { type Browser, chromium, type Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const hasChromium = existsSync(chromiumPath)
+if (!hasChromium) {
+  const message = `Chromium not found at ${chromiumPath}: apt-get install -y chromium`
+  if (process.env.CI) throw new Error(`${message} (required in CI)`)
+  console.warn(`\n\n!!! SKIPPING the Flumen Rooms browser tests !!!\n${message}\n\n`)
+}
+
+const demoDir = fileURLToPath(new URL('../', import.meta.url))
+const artifacts = join(demoDir, 'e2e', 'artifacts')
+
+const freePort = async (): Promise<number> => {
+  const probe = createServer().listen(0, '127.0.0.1')
+  await once(probe, 'listening')
+  const { port } = probe.address() as AddressInfo
+  await new Promise((resolve) => probe.close(resolve))
+  return port
+}
+
+describe.skipIf(!hasChromium)('Flumen Rooms in Chromium', () => {
+  let port: number
+  let dataDir: string
+  let serverProcess: ChildProcess | undefined
+  let browser: Browser
+  let base: string
+
+  const startServer = async (): Promise<void> => {
+    const child = fork(join(demoDir, 'src', 'main.ts'), [], {
+      cwd: demoDir,
+      execArgv: ['--import', 'tsx'],
+      env: {
+        ...process.env,
+        TSX_TSCONFIG_PATH: join(demoDir, 'tsconfig.json'),
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        DATA_DIR: dataDir,
+        JWT_SECRET: 'e2e-secret-e2e-secret-e2e-secret-e2e',
+        UPLOAD_MAX_BYTES: String(20 * 1024 * 1024),
+      },
+      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    })
+    serverProcess = child
+    let output = ''
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the demo did not start: ${output}`)), 30_000)
+      child.stdout!.on('data', (chunk: Buffer) => {
+        output += chunk.toString()
+        if (output.includes('Flumen Rooms on')) {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+      child.once('exit', (code) => reject(new Error(`the demo exited with ${code}: ${output}`)))
+    })
+    child.removeAllListeners('exit')
+  }
+
+  const killServer = async (): Promise<void> => {
+    const child = serverProcess
+    if (!child || child.exitCode !== null || child.signalCode !== null) return
+    child.kill('SIGKILL')
+    await once(child, 'exit')
+  }
+
+  beforeAll(async () => {
+    port = await freePort()
+    base = `http://127.0.0.1:${port}`
+    dataDir = await mkdtemp(join(tmpdir(), 'rooms-e2e-'))
+    await mkdir(artifacts, { recursive: true })
+    await startServer()
+    browser = await chromium.launch({
+      executablePath: chromiumPath,
+      // playwright-core gives every launch a fresh, temporary profile (its own --user-data-dir).
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    })
+  }, 60_000)
+
+  afterAll(async () => {
+    await browser?.close()
+    await killServer()
+    await rm(dataDir, { recursive: true, force: true })
+  })
+
+  const signIn = async (name: string): Promise<Page> => {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 760 } })
+    const page = await context.newPage()
+    page.on('pageerror', (err) => console.error(`[${name}] page error:`, err))
+    await page.goto(base)
+    await page.fill('#name', name)
+    await page.click('#signin-form button')
+    await page.waitForSelector('#workspace:not([hidden])')
+    await page.waitForSelector('#status[data-state="open"]', { timeout: 10_000 })
+    return page
+  }
+
+  const messages = (page: Page): Promise<string[]> =>
+    page.$$eval('#messages .message:not(.pending) .text', (nodes) =>
+      nodes.map((node) => node.textContent ?? ''),
+    )
+
+  const send = async (page: Page, text: string): Promise<void> => {
+    await page.fill('#text', text)
+    await page.press('#text', 'Enter')
+  }
+
+  const waitForMessage = (page: Page, text: string, timeout = 15_000): Promise<unknown> =>
+    page.waitForFunction(
+      (wanted) =>
+        [...document.querySelectorAll('#messages .message:not(.pending) .text')].some((node) =>
+          node.textContent?.includes(wanted),
+        ),
+      text,
+      { timeout },
+    )
+
+  it('two people chat, see each other, share a file, watch the dashboard, and survive a server restart', async () => {
+    const alice = await signIn('alice')
+    const bob = await signIn('bob')
+
+    // Presence: each sees the other.
+    await alice.waitForFunction(() => document.querySelector('#presence')?.textContent?.includes('bob'))
+    await bob.waitForFunction(() => document.querySelector('#presence')?.textContent?.includes('alice'))
+    expect(await alice.textContent('#online-count')).toBe('(2)')
+
+    // Chat both ways.
+    await send(alice, 'hello bob')
+    await waitForMessage(bob, 'hello bob')
+    await send(bob, 'hi alice')
+    await waitForMessage(alice, 'hi alice')
+    await alice.screenshot({ path: join(artifacts, '1-chat-alice.png') })
+
+    // A file with progress for the uploader; it appears for bob.
+    const progressSeen = alice.waitForSelector('#uploads .upload progress', { timeout: 10_000 })
+    await alice.setInputFiles('#file', {
+      name: 'notes.bin',
+      mimeType: 'application/octet-stream',
+      buffer: Buffer.alloc(8 * 1024 * 1024, 7),
+    })
+    await progressSeen
+    await alice.screenshot({ path: join(artifacts, '2-upload-progress.png') })
+    await waitForMessage(bob, 'notes.bin')
+    expect(await bob.getAttribute('#messages a[download]', 'href')).toMatch(/^\/files\/[\w-]+$/)
+    await bob.screenshot({ path: join(artifacts, '3-file-for-bob.png') })
+
+    // The dashboard over SSE counts both sockets and both streams.
+    await alice.waitForFunction(
+      () =>
+        document.querySelector('#dash-ws')?.textContent === '2' &&
+        document.querySelector('#dash-sse')?.textContent === '2',
+      undefined,
+      { timeout: 10_000 },
+    )
+    await alice.waitForFunction(
+      () => document.querySelector('#dash-uploads')?.textContent?.startsWith('1 done'),
+      undefined,
+      {
+        timeout: 5_000,
+      },
+    )
+
+    // Kill the server: both see the reconnect banner; alice writes meanwhile.
+    await killServer()
+    await alice.waitForSelector('#banner:not([hidden])', { timeout: 10_000 })
+    await bob.waitForSelector('#banner:not([hidden])', { timeout: 10_000 })
+    await send(alice, 'sent while the server was down')
+    await alice.waitForSelector('#messages .message.pending')
+    await alice.screenshot({ path: join(artifacts, '4-reconnecting.png') })
+
+    await startServer()
+    await alice.waitForSelector('#banner', { state: 'hidden', timeout: 20_000 })
+    await bob.waitForSelector('#banner', { state: 'hidden', timeout: 20_000 })
+    await waitForMessage(bob, 'sent while the server was down', 20_000)
+    await send(bob, 'welcome back')
+    await waitForMessage(alice, 'welcome back')
+
+    // Nothing lost on either side, in order.
+    const expected = ['hello bob', 'hi alice', 'notes.bin', 'sent while the server was down', 'welcome back']
+    for (const page of [alice, bob]) {
+      const texts = await messages(page)
+      const positions = expected.map((text) => texts.findIndex((t) => t.includes(text)))
+      expect(positions.every((position) => position >= 0)).toBe(true)
+      expect(positions).toEqual([...positions].sort((a, b) => a - b))
+      expect(texts.filter((t) => t.includes('sent while the server was down'))).toHaveLength(1)
+    }
+    await alice.screenshot({ path: join(artifacts, '5-after-restart-alice.png') })
+    await bob.screenshot({ path: join(artifacts, '6-after-restart-bob.png') })
+  }, 120_000)
+
+  it('explains a bad name and a file over the limit in words', async () => {
+    const context = await browser.newContext()
+    const page = await context.newPage()
+    await page.goto(base)
+    await page.fill('#name', 'no spaces please')
+    await page.click('#signin-form button')
+    expect(await page.textContent('#signin-error')).toMatch(/letters, digits/)
+    await page.fill('#name', 'carol')
+    await page.click('#signin-form button')
+    await page.waitForSelector('#status[data-state="open"]', { timeout: 10_000 })
+    await page.setInputFiles('#file', {
+      name: 'huge.bin',
+      mimeType: 'application/octet-stream',
+      buffer: Buffer.alloc(21 * 1024 * 1024),
+    })
+    await page.waitForSelector('#uploads .upload.failed', { timeout: 20_000 })
+    expect(await page.textContent('#uploads .upload.failed')).toMatch(/huge\.bin is too large/)
+    await page.screenshot({ path: join(artifacts, '7-errors.png') })
+    await context.close()
+  }, 60_000)
+})
