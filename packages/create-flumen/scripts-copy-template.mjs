@@ -1,0 +1,20 @@
+// prepack: ship apps/demo as template/ with the versions of the @flumen packages it depends on.
+import { cp, readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const here = fileURLToPath(new URL('.', import.meta.url))
+const repo = join(here, '..', '..')
+const template = join(here, 'template')
+await rm(template, { recursive: true, force: true })
+await cp(join(repo, 'apps', 'demo'), template, {
+  recursive: true,
+  filter: (source) => !/[\\/](node_modules|data|e2e|dist)([\\/]|$)/.test(source),
+})
+const versions = {}
+for (const name of ['auth', 'broadcast', 'broadcast-redis', 'client', 'core', 'sse', 'uploads', 'ws']) {
+  versions[`@flumen/${name}`] = JSON.parse(
+    await readFile(join(repo, 'packages', name, 'package.json'), 'utf8'),
+  ).version
+}
+await writeFile(join(template, 'versions.json'), `${JSON.stringify(versions, null, 2)}\n`)
