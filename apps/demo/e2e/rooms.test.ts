@@ -1,6 +1,6 @@
 // End to end in real Chromium (Debian's, driven by playwright-core): two people use Flumen Rooms
 // while the server is killed and restarted. Screenshots go to e2e/artifacts/.
-import { type ChildProcess, fork } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { forkDemo } from './demo-process.js'
 
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const hasChromium = existsSync(chromiumPath)
@@ -39,34 +40,13 @@ describe.skipIf(!hasChromium)('Flumen Rooms in Chromium', () => {
   let base: string
 
   const startServer = async (): Promise<void> => {
-    const child = fork(join(demoDir, 'src', 'main.ts'), [], {
-      cwd: demoDir,
-      execArgv: ['--import', 'tsx'],
-      env: {
-        ...process.env,
-        TSX_TSCONFIG_PATH: join(demoDir, 'tsconfig.json'),
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        DATA_DIR: dataDir,
-        JWT_SECRET: 'e2e-secret-e2e-secret-e2e-secret-e2e',
-        UPLOAD_MAX_BYTES: String(20 * 1024 * 1024),
-      },
-      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    const demo = await forkDemo({
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      JWT_SECRET: 'e2e-secret-e2e-secret-e2e-secret-e2e',
+      UPLOAD_MAX_BYTES: String(20 * 1024 * 1024),
     })
-    serverProcess = child
-    let output = ''
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the demo did not start: ${output}`)), 30_000)
-      child.stdout!.on('data', (chunk: Buffer) => {
-        output += chunk.toString()
-        if (output.includes('Flumen Rooms on')) {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
-      child.once('exit', (code) => reject(new Error(`the demo exited with ${code}: ${output}`)))
-    })
-    child.removeAllListeners('exit')
+    serverProcess = demo.child
   }
 
   const killServer = async (): Promise<void> => {

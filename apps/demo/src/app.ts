@@ -47,6 +47,14 @@ export const buildDemo = (config: DemoConfig): Demo => {
   const cookieSecret = createHash('sha256').update(`${config.jwtSecret}:cookie`).digest('hex')
   const session = sessionCookie({ secret: cookieSecret, name: 'rooms_session', maxAgeSec: tokenTtlSec })
   const jwtKey = new TextEncoder().encode(config.jwtSecret)
+  const issueToken = (user: AuthUser): Promise<string> =>
+    new SignJWT({ name: user.name })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(user.id)
+      .setIssuer(issuer)
+      .setIssuedAt()
+      .setExpirationTime(`${tokenTtlSec}s`)
+      .sign(jwtKey)
   const authn = auth({
     strategies: [jwt({ secret: config.jwtSecret, issuer }), session],
     allowedOrigins: config.allowedOrigins,
@@ -147,13 +155,7 @@ export const buildDemo = (config: DemoConfig): Demo => {
     if (typeof name !== 'string' || !namePattern.test(name))
       throw new FlumenError('BAD_REQUEST', 'Names are 1-32 characters of A-Z a-z 0-9 _ -')
     const user = { id: createId(), name }
-    const token = await new SignJWT({ name })
-      .setProtectedHeader({ alg: 'HS256' })
-      .setSubject(user.id)
-      .setIssuer(issuer)
-      .setIssuedAt()
-      .setExpirationTime(`${tokenTtlSec}s`)
-      .sign(jwtKey)
+    const token = await issueToken(user)
     session.issue(c, user)
     return c.json({ token, user })
   })
@@ -163,15 +165,7 @@ export const buildDemo = (config: DemoConfig): Demo => {
   })
   app.get('/api/token', authn, async (c) => {
     // A fresh token for the signed-in user (the page's client refreshes with it).
-    const user = c.var.user
-    const token = await new SignJWT({ name: user.name })
-      .setProtectedHeader({ alg: 'HS256' })
-      .setSubject(user.id)
-      .setIssuer(issuer)
-      .setIssuedAt()
-      .setExpirationTime(`${tokenTtlSec}s`)
-      .sign(jwtKey)
-    return c.json({ token })
+    return c.json({ token: await issueToken(c.var.user) })
   })
   app.get('/api/me', authn, (c) => c.json(c.var.user))
 

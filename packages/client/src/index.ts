@@ -5,24 +5,7 @@ import { createClientWith } from './channel.js'
 import type { ConnectOptions, RawSocket, SocketFactory, WebSocketLike } from './socket.js'
 import { connectWith } from './socket.js'
 
-export type { BackoffOptions } from './backoff.js'
-export { fullJitter } from './backoff.js'
-export type {
-  Client,
-  ClientEvents,
-  ClientOptions,
-  ClientState,
-  KeepAliveOptions,
-  MessageMeta,
-  SubscribeOptions,
-  Subscription,
-  TokenSource,
-} from './channel.js'
-export type { ClientErrorCode, ClientErrorOptions } from './errors.js'
-export { FlumenClientError } from './errors.js'
-export type { CloseInfo, ConnectOptions, RawSocket, SocketMessage, WebSocketLike } from './socket.js'
-export type { EventStream, EventStreamOptions, StreamEvent } from './sse.js'
-export { openEventStream } from './sse.js'
+export * from './common.js'
 export type { UploadOptions, UploadProgress, UploadResponse } from './upload.js'
 export { uploadFile } from './upload-browser.js'
 
