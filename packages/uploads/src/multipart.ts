@@ -399,13 +399,12 @@ export const uploads = (options: UploadsOptions = {}): UploadsRoute => {
         if (settled) return // fail() aborts every sink
         const progressFile = { field: file.field, name: file.name, bytes: 0 }
         current = progressFile
+        // Backpressure as pipe() does it: pause on a full buffer, one listener resumes on drain.
         const writeChunk = (chunk: Buffer): void => {
           hash.update(chunk)
-          if (!sink.stream.write(chunk)) {
-            stream.pause()
-            sink.stream.once('drain', () => stream.resume())
-          }
+          if (!sink.stream.write(chunk)) stream.pause()
         }
+        sink.stream.on('drain', () => stream.resume())
         // The first bytes are held until there are enough to recognise the type.
         let held: Buffer | undefined = Buffer.alloc(0)
         const release = (): boolean => {
