@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import type { AuthUser } from '@flumen/auth'
 import { auth, jwt, sessionCookie, topicRules } from '@flumen/auth'
-import type { Engine, Hub } from '@flumen/broadcast'
+import type { Engine, EngineMessage, Hub } from '@flumen/broadcast'
 import { createHub } from '@flumen/broadcast'
 import { redisEngine } from '@flumen/broadcast-redis'
 import type { FlumenEnv, FlumenPlugin } from '@flumen/core'
@@ -187,8 +187,18 @@ export const buildDemo = (config: DemoConfig): Demo => {
       throw new FlumenError('BAD_REQUEST', 'Room names are 1-32 of A-Z a-z 0-9 _ -')
     const topic = `room:${room}`
     const { position } = await hub.engine.history(topic)
-    const since = { epoch: position.epoch, offset: Math.max(0, position.offset - 100) }
-    const { messages } = await hub.engine.history(topic, since)
+    // The newest messages still in the history window (by count and age): fewer when older ones left it.
+    let messages: readonly EngineMessage[] = []
+    for (let count = Math.min(100, position.offset); count > 0; count = Math.floor(count / 2)) {
+      const result = await hub.engine.history(topic, {
+        epoch: position.epoch,
+        offset: position.offset - count,
+      })
+      if (result.recovered) {
+        messages = result.messages
+        break
+      }
+    }
     return c.json({
       epoch: position.epoch,
       offset: position.offset,

@@ -64,14 +64,15 @@ describe('Flumen Rooms process', () => {
     const { base, banner } = await start({ REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' })
     expect(banner).toContain('Redis engine')
     const cookie = await signIn(base)
-    const posted = await fetch(`${base}/api/rooms/redis-check/messages`, {
+    const room = `redis-check-${Date.now()}`
+    const posted = await fetch(`${base}/api/rooms/${room}/messages`, {
       method: 'POST',
       headers: { cookie, 'content-type': 'application/json' },
       body: '{"text":"through redis"}',
     })
     expect(posted.status).toBe(200)
     const history = (await (
-      await fetch(`${base}/api/rooms/redis-check/messages`, { headers: { cookie } })
+      await fetch(`${base}/api/rooms/${room}/messages`, { headers: { cookie } })
     ).json()) as {
       messages: { data: { text: string } }[]
     }
