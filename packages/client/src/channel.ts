@@ -438,17 +438,27 @@ export const createClientWith = (factory: SocketFactory, options: ClientOptions)
       }
     })
 
+  /** After 401/403/4001/4003 only a different token can help: the token function's, if it gives one. */
+  const newToken = async (used: string | undefined): Promise<string | undefined> => {
+    if (typeof tokenSource !== 'function') return undefined
+    const fresh = await resolveToken().catch(() => undefined)
+    return fresh && fresh !== used ? fresh : undefined
+  }
+
   const loop = (async (): Promise<void> => {
     let attempt = 0
+    /** A token already fetched to decide whether to reconnect, used by the next attempt. */
+    let nextToken: string | undefined
     let lastError: FlumenClientError | undefined
     while (!closing) {
       setState(
         attempt === 0 && (state as ClientState) !== 'reconnecting' ? 'connecting' : 'reconnecting',
         lastError ? { error: lastError } : {},
       )
-      let token: string | undefined
+      let token: string | undefined = nextToken
+      nextToken = undefined
       try {
-        token = await resolveToken()
+        token ??= await resolveToken()
       } catch (err) {
         lastError = new FlumenClientError('TOKEN_ERROR', String(err), { cause: err })
         emit('error', lastError)
@@ -467,9 +477,8 @@ export const createClientWith = (factory: SocketFactory, options: ClientOptions)
         lastError = err as FlumenClientError
         // 401/403 at the handshake: only a new token can help.
         if (lastError.status === 401 || lastError.status === 403) {
-          const fresh =
-            typeof tokenSource === 'function' ? await resolveToken().catch(() => undefined) : undefined
-          if (!fresh || fresh === token) {
+          nextToken = await newToken(token)
+          if (nextToken === undefined) {
             setState('closed', { error: lastError })
             break
           }
@@ -489,9 +498,8 @@ export const createClientWith = (factory: SocketFactory, options: ClientOptions)
       const info = await runConnection(open)
       if (closing) break
       if (info.code === 4001 || info.code === 4003) {
-        const fresh =
-          typeof tokenSource === 'function' ? await resolveToken().catch(() => undefined) : undefined
-        if (!fresh || fresh === token) {
+        nextToken = await newToken(token)
+        if (nextToken === undefined) {
           setState('closed', { close: info })
           break
         }
