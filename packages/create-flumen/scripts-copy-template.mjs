@@ -11,10 +11,12 @@ await cp(join(repo, 'apps', 'demo'), template, {
   recursive: true,
   filter: (source) => !/[\\/](node_modules|data|e2e|dist)([\\/]|$)/.test(source),
 })
+// The @flumen packages the demo depends on, at the versions being published.
+const demo = JSON.parse(await readFile(join(repo, 'apps', 'demo', 'package.json'), 'utf8'))
 const versions = {}
-for (const name of ['auth', 'broadcast', 'broadcast-redis', 'client', 'core', 'sse', 'uploads', 'ws']) {
-  versions[`@flumen/${name}`] = JSON.parse(
-    await readFile(join(repo, 'packages', name, 'package.json'), 'utf8'),
+for (const name of Object.keys(demo.dependencies).filter((dep) => dep.startsWith('@flumen/'))) {
+  versions[name] = JSON.parse(
+    await readFile(join(repo, 'packages', name.slice(8), 'package.json'), 'utf8'),
   ).version
 }
 await writeFile(join(template, 'versions.json'), `${JSON.stringify(versions, null, 2)}\n`)

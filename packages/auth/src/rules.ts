@@ -62,6 +62,7 @@ export const topicRules = (
   const compiled = Object.entries(rules).map(([pattern, rule]) => compile(pattern, rule))
   return ({ user, action, topic }) => {
     const subject = (typeof user === 'object' && user !== null ? user : {}) as Record<string, unknown>
+    let roles: readonly string[] | undefined
     for (const rule of compiled) {
       if (!rule.actions.has(action)) continue
       const match = rule.regexp.exec(topic)
@@ -72,7 +73,10 @@ export const topicRules = (
         )
       )
         continue
-      if (rule.roles && !rule.roles.some((role) => rolesOf(subject).includes(role))) continue
+      if (rule.roles) {
+        roles ??= rolesOf(subject)
+        if (!rule.roles.some((role) => roles!.includes(role))) continue
+      }
       return true
     }
     return false

@@ -92,8 +92,7 @@ local entries = {}
 if since >= 0 and since < offset then
   entries = redis.call('XRANGE', KEYS[2], (since + 1) .. '-1', '+')
 end
-local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
-return {epoch, offset, entries, first}
+return {epoch, offset, entries}
 `
 
 // Presence. KEYS: presence hash. ARGV: connection id, member JSON, channel, publish command.
@@ -300,7 +299,7 @@ export const redisEngine = (options: RedisEngineOptions = {}): Engine & { readon
         : { topic, data: record.d!, epoch, offset }
     })
 
-  type HistoryReply = [string, number, [string, string[]][], [string, string[]][]]
+  type HistoryReply = [string, number, [string, string[]][]]
   const readStream = async (topic: string, since: number): Promise<HistoryReply> => {
     const k = keys(topic)
     return (await runHistory([k.meta, k.stream], [createId(), since, keyTtlMs])) as HistoryReply
@@ -342,7 +341,7 @@ export const redisEngine = (options: RedisEngineOptions = {}): Engine & { readon
   const beat = async (): Promise<void> => {
     if (redis.status !== 'ready') return
     await redis.set(nodeKey(nodeId), '1', 'PX', nodeTtlMs)
-    for (const topic of channels.values()) await liveMembers(topic)
+    await Promise.all([...channels.values()].map(liveMembers))
   }
   const heartbeat = setInterval(() => void beat().catch(logError), Math.max(100, Math.floor(nodeTtlMs / 3)))
   heartbeat.unref()
@@ -414,7 +413,7 @@ export const redisEngine = (options: RedisEngineOptions = {}): Engine & { readon
       } catch (err) {
         throw unavailable(err)
       }
-      const [epoch, offsetValue, entries, first] = reply
+      const [epoch, offsetValue, entries] = reply
       const offset = Number(offsetValue)
       const position = { epoch, offset }
       if (!since) return { recovered: true, messages: [], position }
@@ -423,12 +422,9 @@ export const redisEngine = (options: RedisEngineOptions = {}): Engine & { readon
       // The window is `size` messages exactly (Redis trims approximately, in whole nodes).
       if (offset - since.offset > historySize) return { recovered: false, messages: [], position }
       const messages = entriesToMessages(topic, epoch, entries)
-      // Everything after `since` must still be there, and young enough.
-      const oldestId = first[0]?.[0]
-      const oldest = oldestId === undefined ? undefined : Number(oldestId.slice(0, oldestId.indexOf('-')))
+      // Everything after `since` must still be there (the first entry read is the next one), and young enough.
       const storedAt = entries[0] ? Number(fieldsOf(entries[0][1]).t) : 0
-      if (oldest === undefined || oldest > since.offset + 1 || messages[0]?.offset !== since.offset + 1)
-        return { recovered: false, messages: [], position }
+      if (messages[0]?.offset !== since.offset + 1) return { recovered: false, messages: [], position }
       if (Date.now() - storedAt > historyTtlMs) return { recovered: false, messages: [], position }
       return { recovered: true, messages, position }
     },

@@ -118,8 +118,10 @@ interface TopicState {
   members: Map<string, unknown>
   /** True once the server acknowledged a subscribe on the current connection. */
   live: boolean
-  readyResolve?: (value: { recovered: boolean }) => void
-  readyReject?: (err: FlumenClientError) => void
+  /** Settles with the first subscribe answer; every subscriber of the topic shares it. */
+  readonly ready: Promise<{ recovered: boolean }>
+  /** Set until `ready` settles. */
+  settle: { resolve(value: { recovered: boolean }): void; reject(err: FlumenClientError): void } | undefined
 }
 
 interface Queued {
@@ -258,9 +260,8 @@ export const createClientWith = (factory: SocketFactory, options: ClientOptions)
         if (!since || ack.recovered !== true) sub.position = position
         sub.live = true
         if (since && ack.recovered !== true) emit('reset', { topic, ...position })
-        sub.readyResolve?.({ recovered: !since || ack.recovered === true })
-        sub.readyResolve = undefined
-        sub.readyReject = undefined
+        sub.settle?.resolve({ recovered: !since || ack.recovered === true })
+        sub.settle = undefined
       },
       (err: FlumenClientError) => {
         if (err.code === 'DISCONNECTED' || err.code === 'CLOSED') return // retried on reconnect
@@ -269,10 +270,10 @@ export const createClientWith = (factory: SocketFactory, options: ClientOptions)
           return
         }
         topics.delete(topic)
-        sub.readyReject?.(err)
-        sub.readyReject = undefined
-        if (!sub.readyResolve) emit('error', err)
-        sub.readyResolve = undefined
+        // Refused at first: the subscribers' `ready` says so; refused on a resubscribe: 'error'.
+        if (sub.settle) sub.settle.reject(err)
+        else emit('error', err)
+        sub.settle = undefined
       },
     )
   }
@@ -513,9 +514,8 @@ export const createClientWith = (factory: SocketFactory, options: ClientOptions)
       queued.reject(new FlumenClientError('CLOSED', 'The client closed'))
     failPending(new FlumenClientError('CLOSED', 'The client closed'))
     for (const sub of topics.values()) {
-      sub.readyReject?.(new FlumenClientError('CLOSED', 'The client closed'))
-      sub.readyResolve = undefined
-      sub.readyReject = undefined
+      sub.settle?.reject(new FlumenClientError('CLOSED', 'The client closed'))
+      sub.settle = undefined
     }
     if ((state as ClientState) !== 'closed') setState('closed')
   })()
@@ -529,32 +529,33 @@ export const createClientWith = (factory: SocketFactory, options: ClientOptions)
         throw new Error('subscribe: topic must be a non-empty string')
       if (typeof handler !== 'function') throw new Error('subscribe: handler must be a function')
       let sub = topics.get(topic)
-      let ready: Promise<{ recovered: boolean }>
       const typedHandler = handler as (data: unknown, meta: MessageMeta) => void
-      if (sub) {
-        sub.handlers.add(typedHandler)
-        ready = Promise.resolve({ recovered: true })
-      } else {
+      if (sub) sub.handlers.add(typedHandler)
+      else {
+        let settle: TopicState['settle']
+        const ready = new Promise<{ recovered: boolean }>((resolve, reject) => {
+          settle = { resolve, reject }
+        })
+        ready.catch(() => {}) // also reported through the caller's await, or 'error'
         const created: TopicState = {
           handlers: new Set([typedHandler]),
           position: subscribeOptions.since,
           members: new Map(),
           live: false,
+          ready,
+          settle,
         }
-        ready = new Promise((resolve, reject) => {
-          created.readyResolve = resolve
-          created.readyReject = reject
-        })
-        ready.catch(() => {}) // also reported through the caller's await, or 'error'
         sub = created
         topics.set(topic, created)
-        if (closing) created.readyReject?.(new FlumenClientError('CLOSED', 'The client closed'))
-        else if (socket?.isOpen) sendSubscribe(topic, created)
+        if (closing) {
+          created.settle?.reject(new FlumenClientError('CLOSED', 'The client closed'))
+          created.settle = undefined
+        } else if (socket?.isOpen) sendSubscribe(topic, created)
       }
       const current = sub
       return {
         topic,
-        ready,
+        ready: current.ready,
         get position() {
           return current.position && { ...current.position }
         },

@@ -12,7 +12,10 @@ export interface PreparedFrame {
   readonly volatile: boolean
   /** The framed bytes per transport, filled lazily by the transports. */
   readonly wire: { ws?: Buffer; sse?: Buffer }
-  /** Where a hub message stands in its topic's stream (SSE turns it into the `id:` cursor). */
+  /**
+   * Where a hub message stands in its topic's stream (SSE turns it into the `id:` cursor); on a
+   * batch of one topic's messages, where the last one stands.
+   */
   readonly position?: FramePosition
   /**
    * Set on a batch (`prepareBatch`): several messages written together, in order. A transport
@@ -54,13 +57,22 @@ export const prepareFrame = (data: string | Uint8Array, options: PrepareFrameOpt
 export const prepareBatch = (frames: readonly PreparedFrame[]): PreparedFrame => {
   if (frames.length === 0) throw new Error('prepareBatch: no frames')
   if (frames.length === 1) return frames[0]!
-  return {
-    data: '',
-    binary: false,
-    volatile: frames.every((frame) => frame.volatile),
-    wire: {},
-    parts: frames,
-  }
+  const volatile = frames.every((frame) => frame.volatile)
+  // Hub messages of one topic: the batch stands where its last message does (found once here,
+  // not by every peer that writes it).
+  const topic = frames[0]!.position?.topic
+  const oneTopic =
+    topic !== undefined && frames.every((frame) => !frame.parts && frame.position?.topic === topic)
+  return oneTopic
+    ? {
+        data: '',
+        binary: false,
+        volatile,
+        wire: {},
+        parts: frames,
+        position: frames[frames.length - 1]!.position!,
+      }
+    : { data: '', binary: false, volatile, wire: {}, parts: frames }
 }
 
 /** The transports a Peer can speak. */

@@ -1,5 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,7 +12,13 @@ const run = promisify(execFile)
 const packageDir = fileURLToPath(new URL('..', import.meta.url))
 const repo = join(packageDir, '..', '..')
 const cli = join(packageDir, 'src', 'cli.ts')
-const flumenPackages = ['auth', 'broadcast', 'broadcast-redis', 'client', 'core', 'sse', 'uploads', 'ws']
+// What the demo depends on is what the scaffolded app installs.
+const flumenPackages = Object.keys(
+  (JSON.parse(readFileSync(join(repo, 'apps', 'demo', 'package.json'), 'utf8')) as { dependencies: object })
+    .dependencies,
+)
+  .filter((name) => name.startsWith('@flumen/'))
+  .map((name) => name.slice('@flumen/'.length))
 
 const temps: string[] = []
 let app: ChildProcess | undefined

@@ -19,12 +19,16 @@ const findTemplate = async (): Promise<{ templateDir: string; versions: Record<s
     return { templateDir: shipped, versions }
   }
   const repo = join(packageDir, '..', '..')
+  // The @flumen packages the demo depends on, at the versions in this checkout.
+  const demo = JSON.parse(await readFile(join(repo, 'apps', 'demo', 'package.json'), 'utf8')) as {
+    dependencies: Record<string, string>
+  }
   const versions: Record<string, string> = {}
-  for (const name of ['auth', 'broadcast', 'broadcast-redis', 'client', 'core', 'sse', 'uploads', 'ws']) {
-    const pkg = JSON.parse(await readFile(join(repo, 'packages', name, 'package.json'), 'utf8')) as {
+  for (const name of Object.keys(demo.dependencies).filter((dep) => dep.startsWith('@flumen/'))) {
+    const pkg = JSON.parse(await readFile(join(repo, 'packages', name.slice(8), 'package.json'), 'utf8')) as {
       version: string
     }
-    versions[`@flumen/${name}`] = pkg.version
+    versions[name] = pkg.version
   }
   return { templateDir: join(repo, 'apps', 'demo'), versions }
 }

@@ -85,13 +85,6 @@ const sseWire = (frame: PreparedFrame): Buffer => {
 }
 
 /** One SSE stream: a Peer for the hub, and `sendEvent`/`comment` for route handlers. */
-/** The topic every part is a hub message of, or undefined when they are not all of one topic. */
-const singleTopicOf = (parts: readonly PreparedFrame[]): string | undefined => {
-  const topic = parts[0]?.position?.topic
-  for (const part of parts) if (part.parts || part.position?.topic !== topic) return undefined
-  return topic
-}
-
 export class SsePeer implements Peer {
   readonly id: string = createId()
   readonly transport = 'sse' as const
@@ -139,14 +132,14 @@ export class SsePeer implements Peer {
   send(frame: PreparedFrame): boolean {
     if (this.isClosed) return false
     if (frame.parts) {
-      // A batch of one topic's messages on a stream of that topic alone goes out as one write:
-      // each part's shared bytes carry its own `id:` line already.
-      const topic = singleTopicOf(frame.parts)
+      // A batch of one topic's messages (it has a position) on a stream of that topic alone goes
+      // out as one write: each part's shared bytes carry its own `id:` line already.
+      const position = frame.position
       if (
-        topic !== undefined &&
-        (this.positions.size === 0 || (this.positions.size === 1 && this.positions.has(topic)))
+        position !== undefined &&
+        (this.positions.size === 0 || (this.positions.size === 1 && this.positions.has(position.topic)))
       ) {
-        this.positions.set(topic, frame.parts[frame.parts.length - 1]!.position!)
+        this.positions.set(position.topic, position)
         frame.wire.sse ??= Buffer.concat(frame.parts.map(sseWire))
         return this.write(frame.wire.sse, frame.volatile)
       }

@@ -8,7 +8,7 @@ import { createId, FlumenError } from '@flumen/core'
 import busboy from 'busboy'
 import type { Context, MiddlewareHandler } from 'hono'
 import { displayName } from './names.js'
-import { sniffBytes, sniffType } from './sniff.js'
+import { fileType, sniffBytes, sniffType } from './sniff.js'
 import type { FileSink, StorageAdapter, StoredFile } from './storage.js'
 import { diskStorage } from './storage.js'
 
@@ -386,7 +386,7 @@ export const uploads = (options: UploadsOptions = {}): UploadsRoute => {
       ): Promise<void> => {
         const hash: Hash = createHash('sha256')
         let size = 0
-        let type = file.declaredType || 'application/octet-stream'
+        let type = fileType('application/octet-stream', file.declaredType)
         let sink: FileSink
         try {
           sink = await storage.create({ id: file.id, field: file.field, name: file.name, type })
@@ -415,9 +415,8 @@ export const uploads = (options: UploadsOptions = {}): UploadsRoute => {
             fail(new FlumenError('UNSUPPORTED_MEDIA_TYPE', `File ${file.name} is not an allowed type`))
             return false
           }
-          // A recognised signature wins; plain text or unknown bytes keep the declared type.
-          if (sniffed !== 'text/plain' && sniffed !== 'application/octet-stream') type = sniffed
-          else if (allowedTypes) type = sniffed
+          // With an allow-list the checked type is the one recorded.
+          type = allowedTypes ? sniffed : fileType(sniffed, file.declaredType)
           if (bytes.length > 0) writeChunk(bytes)
           return true
         }

@@ -39,6 +39,17 @@ export const sniffType = (head: Uint8Array): string => {
   return 'application/octet-stream'
 }
 
+/**
+ * The type to record for a file: a recognised signature wins over what the client declared;
+ * plain text or unknown bytes keep a well-formed declared type.
+ */
+export const fileType = (sniffed: string, declared: string | undefined): string =>
+  sniffed !== 'text/plain' && sniffed !== 'application/octet-stream'
+    ? sniffed
+    : declared && /^[\w.+-]+\/[\w.+-]+$/.test(declared)
+      ? declared
+      : sniffed
+
 const isText = (head: Uint8Array): boolean => {
   for (const byte of head) if (byte < 0x09 || (byte > 0x0d && byte < 0x20) || byte === 0x7f) return false
   // A multi-byte character may be cut at the end of the sample: ignore up to 3 trailing bytes.

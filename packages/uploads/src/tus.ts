@@ -6,7 +6,7 @@ import { createId } from '@flumen/core'
 import type { Context } from 'hono'
 import { Hono } from 'hono'
 import { displayName } from './names.js'
-import { sniffBytes, sniffType } from './sniff.js'
+import { fileType, sniffBytes, sniffType } from './sniff.js'
 import type { PartialUpload, StorageAdapter, StoredFile } from './storage.js'
 
 export interface TusOptions {
@@ -251,18 +251,12 @@ export const tus = (options: TusOptions): Hono<TusEnv> & { sweep(): Promise<numb
       await storage.removePartial(id)
       return reply(415, {}, errorJson('UNSUPPORTED_MEDIA_TYPE', 'The file is not an allowed type'))
     }
-    const declared = upload.metadata.filetype
     const file: StoredFile = {
       id,
       field: 'tus',
       name: displayName(upload.metadata.filename ?? upload.metadata.name ?? 'file'),
       size: upload.length,
-      type:
-        sniffed !== 'text/plain' && sniffed !== 'application/octet-stream'
-          ? sniffed
-          : declared && /^[\w.+-]+\/[\w.+-]+$/.test(declared)
-            ? declared
-            : sniffed,
+      type: fileType(sniffed, upload.metadata.filetype),
       sha256: hash.digest('hex'),
     }
     await storage.completePartial(id, file)
