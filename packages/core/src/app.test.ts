@@ -1,3 +1,5 @@
+import { bearerAuth } from 'hono/bearer-auth'
+import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
 import { HTTPException } from 'hono/http-exception'
 import { secureHeaders } from 'hono/secure-headers'
@@ -86,10 +88,25 @@ describe('createApp', () => {
     expect(conflict.status).toBe(409)
     expect(await conflict.json()).toEqual({ error: { code: 'CONFLICT', message: 'Already exists' } })
 
+    // Its own Response keeps its status and headers; the body becomes the JSON of every error.
     const custom = await get('/custom')
     expect(custom.status).toBe(401)
     expect(custom.headers.get('x-own')).toBe('1')
-    expect(await custom.text()).toBe('custom')
+    expect(await custom.json()).toEqual({ error: { code: 'UNAUTHORIZED', message: 'Unauthorized' } })
+  })
+
+  it("answers Hono's own HTTPExceptions (bodyLimit, bearerAuth) as JSON with their headers", async () => {
+    const app = createApp({ logError: () => {} })
+    app.post('/limited', bodyLimit({ maxSize: 8 }), (c) => c.text('never'))
+    app.get('/bearer', bearerAuth({ token: 'secret-token' }), (c) => c.text('never'))
+    const server = await start(app)
+    const limited = await fetch(new URL('/limited', server.url), { method: 'POST', body: 'x'.repeat(100) })
+    expect(limited.status).toBe(413)
+    expect(await limited.json()).toEqual({ error: { code: 'TOO_LARGE', message: 'Payload too large' } })
+    const bearer = await fetch(new URL('/bearer', server.url))
+    expect(bearer.status).toBe(401)
+    expect(bearer.headers.get('www-authenticate')).toMatch(/^Bearer/)
+    expect((await bearer.json()).error.code).toBe('UNAUTHORIZED')
   })
 
   it('answers unknown routes with a JSON 404', async () => {

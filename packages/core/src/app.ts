@@ -4,6 +4,7 @@ import type { Context, Env } from 'hono'
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { errorResponse, FlumenError, toFlumenError } from './errors.js'
+import type { RequestBody } from './request-body.js'
 import type { FlumenServer } from './serve.js'
 
 /**
@@ -27,6 +28,8 @@ export interface FlumenBindings {
   /** The running server: lifecycle registration and state. */
   flumen: FlumenServer
   upgrade?: UpgradeRequest
+  /** Present on requests with a body: its pace guard, which a route reading the body can take over. */
+  body?: RequestBody
 }
 
 /** The Env of a Flumen app; plugins add their variables through `ContextVariableMap`. */
@@ -49,16 +52,16 @@ const defaultLogError = (err: unknown, c: Context): void => {
 
 /**
  * A real Hono app with Flumen's error handling: JSON bodies `{ error: { code, message } }`
- * for every error and for unknown routes, never a stack trace.
+ * for every error (Hono's own HTTPExceptions from `bodyLimit`, `csrf`… included, with their
+ * headers) and for unknown routes, never a stack trace.
  */
 export const createApp = <E extends Env = FlumenEnv>(options: CreateAppOptions = {}): Hono<E> => {
   const logError = options.logError ?? defaultLogError
   if (typeof logError !== 'function') throw new Error('createApp: logError must be a function')
   const app = new Hono<E>()
   app.onError((err, c) => {
-    // An HTTPException that carries its own Response (e.g. hono/bearer-auth with its
-    // WWW-Authenticate header) is sent as its author built it.
-    if (err instanceof HTTPException && err.res) return err.getResponse()
+    // Not an error answer (an HTTPException carrying a redirect, say): sent as its author built it.
+    if (err instanceof HTTPException && err.res && err.status < 400) return err.getResponse()
     const flumenError = toFlumenError(err)
     if (flumenError.status >= 500) logError(err, c)
     return errorResponse(flumenError)

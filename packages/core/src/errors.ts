@@ -1,4 +1,5 @@
 import { HTTPException } from 'hono/http-exception'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
 
 /**
  * Stable error codes shared by every Flumen package: the same code names an HTTP status,
@@ -13,6 +14,7 @@ export type FlumenErrorCode =
   | 'CONFLICT'
   | 'TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'RANGE_NOT_SATISFIABLE'
   | 'UPGRADE_REQUIRED'
   | 'RATE_LIMITED'
   | 'INTERNAL'
@@ -20,7 +22,7 @@ export type FlumenErrorCode =
   | 'SLOW_CONSUMER'
 
 interface CodeInfo {
-  readonly status: number
+  readonly status: ContentfulStatusCode
   readonly closeCode: number
   readonly message: string
 }
@@ -35,6 +37,7 @@ export const errorCodes: Readonly<Record<FlumenErrorCode, CodeInfo>> = Object.fr
   CONFLICT: { status: 409, closeCode: 1008, message: 'Conflict' },
   TOO_LARGE: { status: 413, closeCode: 1009, message: 'Payload too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, closeCode: 1003, message: 'Unsupported media type' },
+  RANGE_NOT_SATISFIABLE: { status: 416, closeCode: 1008, message: 'Range not satisfiable' },
   UPGRADE_REQUIRED: { status: 426, closeCode: 1008, message: 'Upgrade required' },
   RATE_LIMITED: { status: 429, closeCode: 1008, message: 'Too many requests' },
   INTERNAL: { status: 500, closeCode: 1011, message: 'Internal server error' },
@@ -54,21 +57,29 @@ export interface FlumenErrorOptions {
  * (`{ error: { code, message } }`, a protocol `error`, or a close reason), so the message
  * must not carry secrets or internals. Anything that is not a FlumenError is reported as
  * `INTERNAL` with a generic message.
+ *
+ * It is Hono's `HTTPException`: any Hono app (a plain `new Hono()`, a sub-app) answers it with
+ * its status, headers and JSON body through `getResponse()`, as it does for hono/jwt's errors.
  */
-export class FlumenError extends Error {
+export class FlumenError extends HTTPException {
   override readonly name = 'FlumenError'
   readonly code: FlumenErrorCode
-  readonly status: number
+  override readonly status: ContentfulStatusCode
   readonly closeCode: number
   readonly headers: Readonly<Record<string, string>> | undefined
 
   constructor(code: FlumenErrorCode, message?: string, options: FlumenErrorOptions = {}) {
     const info = errorCodes[code]
-    super(message ?? info.message, options.cause === undefined ? undefined : { cause: options.cause })
+    super(info.status, { message: message ?? info.message, cause: options.cause })
     this.code = code
     this.status = info.status
     this.closeCode = info.closeCode
     this.headers = options.headers
+  }
+
+  /** The JSON error response: the error's status, its headers, `{ error: { code, message } }`. */
+  override getResponse(): Response {
+    return errorResponse(this)
   }
 }
 
@@ -89,17 +100,29 @@ export const codeForStatus = (status: number): FlumenErrorCode =>
 
 /**
  * Turns anything thrown into what the client may see. FlumenError and HTTPException keep
- * their status and message; everything else becomes a generic INTERNAL error, so no stack,
- * path or driver message ever reaches a client.
+ * their status and message (and the headers of an HTTPException's own Response, such as
+ * `WWW-Authenticate`); everything else becomes a generic INTERNAL error, so no stack, path or
+ * driver message ever reaches a client.
  */
 export const toFlumenError = (err: unknown): FlumenError => {
   if (err instanceof FlumenError) return err
   if (err instanceof HTTPException) {
     const code = codeForStatus(err.status)
     const message = err.status >= 500 ? errorCodes[code].message : err.message || errorCodes[code].message
-    return new FlumenError(code, message, { cause: err })
+    return new FlumenError(code, message, { cause: err, headers: ownHeaders(err.res) })
   }
   return new FlumenError('INTERNAL', undefined, { cause: err })
+}
+
+// Headers of an HTTPException's own Response worth keeping on the JSON answer (not its body's).
+const bodyHeaders = new Set(['content-type', 'content-length', 'content-encoding', 'transfer-encoding'])
+const ownHeaders = (res: Response | undefined): Record<string, string> | undefined => {
+  if (!res) return undefined
+  const headers: Record<string, string> = {}
+  res.headers.forEach((value, key) => {
+    if (!bodyHeaders.has(key)) headers[key] = value
+  })
+  return headers
 }
 
 /** `{ error: { code, message } }` for an error. */

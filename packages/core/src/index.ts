@@ -6,6 +6,8 @@ export { credentialExpiry, ExpiryTimer } from './expiry.js'
 export { createId } from './id.js'
 export type { FramePosition, Peer, PreparedFrame, PrepareFrameOptions, Transport } from './peer.js'
 export { prepareBatch, prepareFrame } from './peer.js'
+export type { BodyTimeoutHandler, BodyTimeouts, DiscardLimits } from './request-body.js'
+export { bodyDefaults, hasRequestBody, RequestBody } from './request-body.js'
 export type {
   CloseOptions,
   FetchApp,

@@ -263,6 +263,34 @@ describe('upgrades', () => {
     expect(code).toBe(1006)
   })
 
+  it('reads at most 64 KiB of a large answer to an upgrade request, then cancels it', async () => {
+    let pulled = 0
+    let cancelled = false
+    const app = createApp()
+    // A file route, say, answering a GET that also asks to upgrade: 100 MiB it must never buffer.
+    app.get('/file', () => {
+      const chunk = new Uint8Array(16 * 1024)
+      return new Response(
+        new ReadableStream({
+          pull(controller) {
+            pulled += chunk.byteLength
+            if (pulled > 100 * 2 ** 20) controller.close()
+            else controller.enqueue(chunk)
+          },
+          cancel() {
+            cancelled = true
+          },
+        }),
+      )
+    })
+    const server = await start(app)
+    const reply = await rawRequest(server.port, upgradeHead('/file'))
+    expect(reply).toMatch(/^HTTP\/1.1 200 /)
+    expect(reply).toContain('Content-Length: 0')
+    expect(pulled).toBeLessThan(1024 * 1024)
+    expect(cancelled).toBe(true)
+  })
+
   it('refuses upgrades while draining with 503', async () => {
     const release = deferred()
     const app = createApp()

@@ -5,6 +5,8 @@ import type { Duplex } from 'node:stream'
 import { getRequestListener } from '@hono/node-server'
 import type { FlumenBindings, UpgradeRequest } from './app.js'
 import { errorResponse, FlumenError } from './errors.js'
+import type { BodyTimeouts, DiscardLimits } from './request-body.js'
+import { bodyDefaults, hasRequestBody, RequestBody } from './request-body.js'
 
 /**
  * A participant in the server's lifecycle: transports, the hub, upload handlers and app code
@@ -87,10 +89,24 @@ export interface ServeOptions {
   headersTimeoutMs?: number
   /**
    * Time a client has to send the complete request, body included. Off by default so that
-   * long uploads live: @flumen/uploads guards bodies with its own idle/minimum-rate check.
+   * long uploads live: `bodyTimeouts` guards every body by its pace instead.
    * @default 0 (off)
    */
   requestTimeoutMs?: number
+  /**
+   * Every request body, on every route: one that sends nothing for `idleTimeoutMs`, or averages
+   * less than `minBytesPerSecond` over a `rateWindowMs` window, is answered 408 and its connection
+   * closed. Upload routes set their own (`uploads()`, `tus()`); `false` turns the guard off.
+   * @default { idleTimeoutMs: 30_000, minBytesPerSecond: 1024, rateWindowMs: 10_000 }
+   */
+  bodyTimeouts?: Partial<BodyTimeouts> | false
+  /**
+   * An answer sent before its request body was read (a 413, a 401 on an upload) is followed by
+   * reading and discarding the rest of the body, so that clients still sending (fetch, XHR, curl)
+   * read the answer instead of a reset; past `maxBytes` or `timeoutMs` the connection is closed.
+   * @default { maxBytes: 67_108_864, timeoutMs: 30_000 }
+   */
+  discardBody?: Partial<DiscardLimits>
   /**
    * How long an idle keep-alive connection stays open.
    * @default 5_000
@@ -152,13 +168,27 @@ const createUpgradeRequestObject = (req: IncomingMessage): Request => {
   return new Request(url, { method: req.method ?? 'GET', headers })
 }
 
+/** The body of a raw reply: read up to the cap, else nothing (the rest is never read, the stream cancelled). */
+const readCapped = async (stream: ReadableStream<Uint8Array>): Promise<Buffer> => {
+  const reader = stream.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) return Buffer.concat(chunks)
+      size += value.byteLength
+      if (size > maxRawReplyBytes) return Buffer.alloc(0)
+      chunks.push(value)
+    }
+  } finally {
+    reader.cancel().catch(noop)
+  }
+}
+
 /** Writes a complete HTTP/1.1 response on a socket that Node handed over for an upgrade. */
 const writeRawResponse = async (socket: Duplex, response: Response): Promise<void> => {
-  let body = Buffer.alloc(0)
-  if (response.body) {
-    const bytes = Buffer.from(await response.arrayBuffer())
-    body = bytes.length > maxRawReplyBytes ? Buffer.alloc(0) : bytes
-  }
+  const body = response.body ? await readCapped(response.body) : Buffer.alloc(0)
   if (socket.destroyed) return
   const lines = [`HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? ''}`]
   response.headers.forEach((value, key) => {
@@ -190,6 +220,16 @@ export const serve = async (app: FetchApp, options: ServeOptions = {}): Promise<
   assertInteger('keepAliveTimeoutMs', keepAliveTimeoutMs, 0)
   assertInteger('maxHeaderSize', maxHeaderSize, 1024)
   assertInteger('maxConnections', maxConnections, 1)
+  const bodyTimeouts: BodyTimeouts =
+    options.bodyTimeouts === false
+      ? { idleTimeoutMs: 0, minBytesPerSecond: 0, rateWindowMs: bodyDefaults.timeouts.rateWindowMs }
+      : { ...bodyDefaults.timeouts, ...options.bodyTimeouts }
+  assertInteger('bodyTimeouts.idleTimeoutMs', bodyTimeouts.idleTimeoutMs, 0)
+  assertInteger('bodyTimeouts.minBytesPerSecond', bodyTimeouts.minBytesPerSecond, 0)
+  assertInteger('bodyTimeouts.rateWindowMs', bodyTimeouts.rateWindowMs, 1)
+  const discardBody: DiscardLimits = { ...bodyDefaults.discard, ...options.discardBody }
+  assertInteger('discardBody.maxBytes', discardBody.maxBytes, 0)
+  assertInteger('discardBody.timeoutMs', discardBody.timeoutMs, 0)
   if (requestTimeoutMs !== 0 && requestTimeoutMs < headersTimeoutMs) {
     throw new Error('serve: requestTimeoutMs must be 0 (off) or at least headersTimeoutMs')
   }
@@ -202,11 +242,22 @@ export const serve = async (app: FetchApp, options: ServeOptions = {}): Promise<
   let closing: Promise<void> | undefined
   let handle: FlumenServer
 
+  const bodies = new WeakMap<IncomingMessage, RequestBody>()
   const fetch = (request: Request, env: FlumenBindings): Response | Promise<Response> => {
     env.flumen = handle
-    return app.fetch(request, env)
+    const body = bodies.get(env.incoming)
+    if (!body) return app.fetch(request, env)
+    env.body = body
+    // A body cut for its pace was answered 408 already: whatever the app answers then is dropped.
+    return Promise.resolve(app.fetch(request, env)).then((response) =>
+      body.answered ? responseAlreadySent() : body.beforeAnswer(response),
+    )
   }
-  const listener = getRequestListener(fetch as Parameters<typeof getRequestListener>[0])
+  // Bodies left unread are handled by RequestBody (discarded within bounds), not by node-server's
+  // own 500 ms cleanup, which closes on clients still sending.
+  const listener = getRequestListener(fetch as Parameters<typeof getRequestListener>[0], {
+    autoCleanupIncoming: false,
+  })
   const node = createServer(
     {
       headersTimeout: headersTimeoutMs,
@@ -221,6 +272,7 @@ export const serve = async (app: FetchApp, options: ServeOptions = {}): Promise<
       // A request that arrives on a kept-alive connection while draining is served, then
       // its connection closes.
       if (state !== 'listening') res.shouldKeepAlive = false
+      if (hasRequestBody(req)) bodies.set(req, new RequestBody(req, res, bodyTimeouts, discardBody))
       void listener(req, res)
     },
   )

@@ -1,0 +1,5 @@
+export type { ClientOutcome, ClientReply, FetchBody, FetchRequest } from './clients.js'
+export { curl, fetchOutOfProcess } from './clients.js'
+export type { LeakCheck, LeakCheckOptions, LeakSnapshot } from './leaks.js'
+export { leakCheck } from './leaks.js'
+export { waitFor } from './wait.js'
