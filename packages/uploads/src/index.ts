@@ -1,3 +1,5 @@
+export type { DownloadOptions } from './download.js'
+export { download, parseRange } from './download.js'
 export type {
   ProgressOptions,
   ProgressPublisher,
@@ -12,6 +14,7 @@ export { uploads } from './multipart.js'
 export { displayName } from './names.js'
 export { sniffType } from './sniff.js'
 export type {
+  ByteRange,
   DiskStorageOptions,
   FileSink,
   MemoryStorageOptions,

@@ -1,14 +1,14 @@
-import { createHash, type Hash } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
-import type { FlumenBindings } from '@flumen/core'
+import type { FlumenBindings, RequestBody } from '@flumen/core'
 import { createId, FlumenError } from '@flumen/core'
 import busboy from 'busboy'
 import type { Context, MiddlewareHandler } from 'hono'
+import type { IncomingFile } from './file-writer.js'
+import { writeFile } from './file-writer.js'
 import { displayName } from './names.js'
-import { fileType, sniffBytes, sniffType } from './sniff.js'
 import type { FileSink, StorageAdapter, StoredFile } from './storage.js'
 import { diskStorage } from './storage.js'
 
@@ -33,7 +33,7 @@ export interface UploadLimits {
    */
   parts: number
   /**
-   * Bytes per field value.
+   * Bytes per field value: exactly this many is accepted, one more is 413.
    * @default 65536
    */
   fieldSize: number
@@ -186,7 +186,7 @@ export const uploads = (options: UploadsOptions = {}): UploadsRoute => {
       throw new FlumenError('UNSUPPORTED_MEDIA_TYPE', 'Expected multipart/form-data')
     const declaredLength = Number(c.req.header('content-length'))
     if (declaredLength > limits.totalSize)
-      throw closing(new FlumenError('TOO_LARGE', `The request is larger than ${limits.totalSize} bytes`))
+      throw new FlumenError('TOO_LARGE', `The request is larger than ${limits.totalSize} bytes`)
     const headerId = c.req.header('upload-id')
     const uploadId = headerId !== undefined && uploadIdPattern.test(headerId) ? headerId : createId()
     const topic = progress?.topic(c)
@@ -197,11 +197,10 @@ export const uploads = (options: UploadsOptions = {}): UploadsRoute => {
     try {
       const result = await receive(
         incoming,
+        c.env.body,
         uploadId,
         Number.isFinite(declaredLength) ? declaredLength : undefined,
-        {
-          publish: topic === undefined ? undefined : publish,
-        },
+        topic === undefined ? undefined : publish,
       )
       try {
         const response = await options.onComplete?.(result, c)
@@ -226,22 +225,23 @@ export const uploads = (options: UploadsOptions = {}): UploadsRoute => {
   /** Parses the body; resolves with every file stored, or rejects with everything removed. */
   const receive = (
     incoming: IncomingMessage,
+    body: RequestBody | undefined,
     uploadId: string,
     total: number | undefined,
-    events: { publish: ((event: UploadEvent) => void) | undefined },
+    publish: ((event: UploadEvent) => void) | undefined,
   ): Promise<UploadResult> =>
     new Promise((resolve, reject) => {
       let parser: busboy.Busboy
       try {
         parser = busboy({
           headers: incoming.headers,
-          // +1: busboy flags a file that reaches the limit exactly; we flag the byte after it.
+          // +1: busboy flags a file or field that reaches its limit exactly; we flag the byte after it.
           limits: {
             fileSize: limits.fileSize + 1,
             files: limits.files,
             fields: limits.fields,
             parts: limits.parts,
-            fieldSize: limits.fieldSize,
+            fieldSize: limits.fieldSize + 1,
             fieldNameSize: limits.fieldNameSize,
             headerPairs: 20,
           },
@@ -257,8 +257,6 @@ export const uploads = (options: UploadsOptions = {}): UploadsRoute => {
       const writes: Promise<void>[] = []
       const fields: Record<string, string | string[]> = Object.create(null)
       let received = 0
-      let windowStart = Date.now()
-      let windowBytes = 0
       let settled = false
       let lastProgressAt = 0
       let current: { field: string; name: string; bytes: number } | undefined
@@ -266,21 +264,15 @@ export const uploads = (options: UploadsOptions = {}): UploadsRoute => {
       let slots = 0
 
       const progressNow = (force: boolean): void => {
-        if (!events.publish) return
+        if (!publish) return
         const now = Date.now()
         if (!force && now - lastProgressAt < progressIntervalMs) return
         lastProgressAt = now
-        events.publish({
-          type: 'upload-progress',
-          uploadId,
-          received,
-          total,
-          file: current && { ...current },
-        })
+        publish({ type: 'upload-progress', uploadId, received, total, file: current && { ...current } })
       }
 
       const cleanup = (): void => {
-        clearInterval(guard)
+        body?.release()
         incoming.off('data', onData)
         incoming.off('close', onClose)
         incoming.unpipe(parser)
@@ -289,55 +281,36 @@ export const uploads = (options: UploadsOptions = {}): UploadsRoute => {
       const fail = (err: FlumenError): void => {
         if (settled) return
         settled = true
+        // Nothing more reaches the parser; what is left of the body is discarded by the server
+        // after the answer (within its discardBody bounds).
         cleanup()
-        // Nothing more is read: the rest of the body is discarded as it comes, the connection
-        // closes after the answer, and every file stream still open is destroyed.
-        for (const stream of streams) stream.destroy()
-        parser.destroy()
-        incoming.resume()
-        // Once every file task has stopped, nothing of the request is kept; then the answer.
-        void Promise.all(writes).then(async () => {
-          await Promise.all([
-            ...[...sinks].map((sink) => sink.abort().catch(() => {})),
-            ...files.filter(Boolean).map((file) => storage.remove(file.id).catch(() => {})),
-          ])
-          reject(closing(err))
+        // fail() may run inside busboy's own emit (a file chunk, a limit event): tearing the parser
+        // down from there would crash it. After this turn it is safe.
+        setImmediate(() => {
+          for (const stream of streams) stream.destroy()
+          parser.destroy()
+          // Once every file task has stopped, nothing of the request is kept; then the answer.
+          void Promise.all(writes).then(async () => {
+            await Promise.all([
+              ...[...sinks].map((sink) => sink.abort().catch(() => {})),
+              ...files.filter(Boolean).map((file) => storage.remove(file.id).catch(() => {})),
+            ])
+            reject(err.code === 'TIMEOUT' ? closing(err) : err)
+          })
         })
       }
 
       const onData = (chunk: Buffer): void => {
         received += chunk.length
-        windowBytes += chunk.length
-        lastDataAt = Date.now()
         if (received > limits.totalSize)
           fail(new FlumenError('TOO_LARGE', `The request is larger than ${limits.totalSize} bytes`))
       }
-      let lastDataAt = Date.now()
-      const guard = setInterval(
-        () => {
-          const now = Date.now()
-          if (now - lastDataAt >= idleTimeoutMs) {
-            fail(new FlumenError('TIMEOUT', `No data for ${idleTimeoutMs} ms`))
-            return
-          }
-          if (minBytesPerSecond > 0 && now - windowStart >= rateWindowMs) {
-            const rate = (windowBytes * 1000) / (now - windowStart)
-            if (rate < minBytesPerSecond) {
-              fail(new FlumenError('TIMEOUT', `The body arrived slower than ${minBytesPerSecond} bytes/s`))
-              return
-            }
-            windowStart = now
-            windowBytes = 0
-          }
-        },
-        Math.max(10, Math.min(idleTimeoutMs, rateWindowMs) / 4),
-      )
-      guard.unref()
       const onClose = (): void => {
         if (!incoming.complete) fail(new FlumenError('BAD_REQUEST', 'The client aborted the upload'))
       }
       incoming.on('data', onData)
       incoming.on('close', onClose)
+      body?.guard({ idleTimeoutMs, minBytesPerSecond, rateWindowMs }, fail)
 
       parser.on('field', (name, value, info) => {
         if (settled) return
@@ -374,109 +347,47 @@ export const uploads = (options: UploadsOptions = {}): UploadsRoute => {
           return fail(
             new FlumenError('BAD_REQUEST', `A file name is longer than ${limits.filenameLength} characters`),
           )
-        const id = createId()
-        const name = displayName(info.filename, limits.filenameLength)
         stream.pause()
-        writes.push(storeFile(stream, { id, field, name, declaredType: info.mimeType, index: slots++ }))
+        const file: IncomingFile = {
+          id: createId(),
+          field,
+          name: displayName(info.filename, limits.filenameLength),
+          declaredType: info.mimeType,
+        }
+        writes.push(storeFile(stream, file, slots++))
       })
 
-      const storeFile = async (
-        stream: Readable,
-        file: { id: string; field: string; name: string; declaredType: string; index: number },
-      ): Promise<void> => {
-        const hash: Hash = createHash('sha256')
-        let size = 0
-        let type = fileType('application/octet-stream', file.declaredType)
+      /** One file into storage; a failure fails the whole request. */
+      const storeFile = async (stream: Readable, file: IncomingFile, index: number): Promise<void> => {
         let sink: FileSink
         try {
-          sink = await storage.create({ id: file.id, field: file.field, name: file.name, type })
+          sink = await storage.create({
+            id: file.id,
+            field: file.field,
+            name: file.name,
+            type: file.declaredType,
+          })
         } catch (err) {
           stream.resume()
-          if (!settled) fail(new FlumenError('INTERNAL', 'Storage failed', { cause: err }))
-          return
+          return fail(new FlumenError('INTERNAL', 'Storage failed', { cause: err }))
         }
         sinks.add(sink)
         if (settled) return // fail() aborts every sink
         const progressFile = { field: file.field, name: file.name, bytes: 0 }
         current = progressFile
-        // Backpressure as pipe() does it: pause on a full buffer, one listener resumes on drain.
-        const writeChunk = (chunk: Buffer): void => {
-          hash.update(chunk)
-          if (!sink.stream.write(chunk)) stream.pause()
+        try {
+          files[index] = await writeFile(stream, sink, file, {
+            maxBytes: limits.fileSize,
+            allowedTypes,
+            onProgress: (bytes) => {
+              progressFile.bytes = bytes
+              progressNow(false)
+            },
+          })
+          sinks.delete(sink)
+        } catch (err) {
+          fail(err as FlumenError)
         }
-        sink.stream.on('drain', () => stream.resume())
-        // The first bytes are held until there are enough to recognise the type.
-        let held: Buffer | undefined = Buffer.alloc(0)
-        const release = (): boolean => {
-          const bytes = held!
-          held = undefined
-          const sniffed = sniffType(bytes)
-          if (allowedTypes && !allowedTypes.has(sniffed)) {
-            fail(new FlumenError('UNSUPPORTED_MEDIA_TYPE', `File ${file.name} is not an allowed type`))
-            return false
-          }
-          // With an allow-list the checked type is the one recorded.
-          type = allowedTypes ? sniffed : fileType(sniffed, file.declaredType)
-          if (bytes.length > 0) writeChunk(bytes)
-          return true
-        }
-        await new Promise<void>((done) => {
-          sink.stream.once('error', (err) => {
-            fail(new FlumenError('INTERNAL', 'Storage failed', { cause: err }))
-            done()
-          })
-          stream.on('data', (chunk: Buffer) => {
-            if (settled) return
-            size += chunk.length
-            progressFile.bytes = size
-            if (size > limits.fileSize) {
-              fail(new FlumenError('TOO_LARGE', `File ${file.name} is larger than ${limits.fileSize} bytes`))
-              return done()
-            }
-            if (held !== undefined) {
-              held = held.length === 0 ? chunk : Buffer.concat([held, chunk])
-              if (held.length >= sniffBytes && !release()) done()
-              return
-            }
-            writeChunk(chunk)
-            progressNow(false)
-          })
-          // Destroyed by fail(): this task is over.
-          stream.once('close', () => {
-            if (settled) done()
-          })
-          stream.once('end', () => {
-            if (settled) return done()
-            if (held !== undefined && !release()) return done()
-            sink.stream.end((err?: Error | null) => {
-              if (settled) return done()
-              if (err || sink.stream.errored) {
-                fail(new FlumenError('INTERNAL', 'Storage failed', { cause: err ?? sink.stream.errored }))
-                return done()
-              }
-              const stored: StoredFile = {
-                id: file.id,
-                field: file.field,
-                name: file.name,
-                size,
-                type,
-                sha256: hash.digest('hex'),
-              }
-              sink.commit(stored).then(
-                () => {
-                  sinks.delete(sink)
-                  files[file.index] = stored
-                  done()
-                },
-                (err: unknown) => {
-                  fail(new FlumenError('INTERNAL', 'Storage failed', { cause: err }))
-                  done()
-                },
-              )
-            })
-          })
-          stream.resume()
-        })
       }
 
       parser.on('partsLimit', () => fail(new FlumenError('TOO_LARGE', `More than ${limits.parts} parts`)))
@@ -504,7 +415,7 @@ export const uploads = (options: UploadsOptions = {}): UploadsRoute => {
   })
 }
 
-/** Errors answered before the body was read: the connection closes after the answer. */
+/** A body cut for its pace: the connection closes after the answer (nothing more is read). */
 const closing = (err: FlumenError): FlumenError =>
   new FlumenError(err.code, err.message, {
     headers: { ...err.headers, connection: 'close' },

@@ -17,10 +17,18 @@ export interface StoredFile {
   type: string
   /** Hex SHA-256 of the content, computed while streaming. */
   sha256: string
+  /** Who uploaded it, for stores that bind files to their owner (tus). */
+  owner?: string
+}
+
+/** Bytes `start` to `end` of a file, both included (as in `Range: bytes=start-end`). */
+export interface ByteRange {
+  readonly start: number
+  readonly end: number
 }
 
 /** The new file as it starts streaming in. */
-export type NewFile = Omit<StoredFile, 'size' | 'sha256'>
+export type NewFile = Omit<StoredFile, 'size' | 'sha256' | 'owner'>
 
 /**
  * One file being written. `stream` receives the bytes in order, with backpressure; then either
@@ -42,6 +50,8 @@ export interface PartialUpload {
   metadata: Record<string, string>
   /** Milliseconds since the epoch after which it is removed. */
   expiresAt: number
+  /** Who created it: only the same owner can continue, inspect or delete it. */
+  owner?: string
 }
 
 /**
@@ -54,8 +64,8 @@ export interface StorageAdapter {
   create(file: NewFile): Promise<FileSink>
   /** The stored file's record, or undefined. */
   info(id: string): Promise<StoredFile | undefined>
-  /** The content of a stored file, or undefined. */
-  read(id: string): Promise<Readable | undefined>
+  /** The content of a stored file (or the bytes of `range`), or undefined. */
+  read(id: string, range?: ByteRange): Promise<Readable | undefined>
   remove(id: string): Promise<void>
 
   /** tus: records a new resumable upload with no bytes yet. */
@@ -148,14 +158,14 @@ export const diskStorage = (options: DiskStorageOptions): StorageAdapter & { rea
       if (!isStorageId(id)) return undefined
       return readJson<StoredFile>(`${path(id)}.json`)
     },
-    async read(id) {
+    async read(id, range) {
       if (!isStorageId(id)) return undefined
       try {
         await stat(path(id))
       } catch {
         return undefined
       }
-      return createReadStream(path(id))
+      return createReadStream(path(id), range && { start: range.start, end: range.end })
     },
     async remove(id) {
       if (!isStorageId(id)) return
@@ -266,11 +276,12 @@ export const memoryStorage = (
     async info(id) {
       return files.get(id)?.file
     },
-    async read(id) {
+    async read(id, range) {
       const entry = files.get(id)
       if (!entry) return undefined
+      const content = Buffer.concat(entry.chunks)
       const stream = new PassThrough()
-      stream.end(Buffer.concat(entry.chunks))
+      stream.end(range ? content.subarray(range.start, range.end + 1) : content)
       return stream
     },
     async remove(id) {

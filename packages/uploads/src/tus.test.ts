@@ -3,8 +3,11 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { auth, custom } from '@flumen/auth'
 import type { FlumenServer } from '@flumen/core'
 import { createApp, serve } from '@flumen/core'
+import { waitFor } from '@flumen/testing'
+import { Upload } from 'tus-js-client'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { StoredFile, TusOptions } from './index.js'
 import { diskStorage, tus } from './index.js'
@@ -16,7 +19,7 @@ afterEach(async () => {
   await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })))
 })
 
-const start = async (options: Partial<TusOptions> = {}) => {
+const start = async (options: Partial<TusOptions> = {}, withAuth = false) => {
   const dir = await mkdtemp(join(tmpdir(), 'flumen-tus-test-'))
   dirs.push(dir)
   const completed: StoredFile[] = []
@@ -28,6 +31,21 @@ const start = async (options: Partial<TusOptions> = {}) => {
     ...options,
   })
   const app = createApp({ logError: () => {} })
+  // The user is whoever `x-user` names: enough to tell owners apart.
+  if (withAuth)
+    app.use(
+      '/files/*',
+      auth({
+        strategies: [
+          custom({
+            verify: (c) => {
+              const id = c.req.header('x-user')
+              return id ? { id } : undefined
+            },
+          }),
+        ],
+      }),
+    )
   app.route('/files', route)
   const server = await serve(app, { port: 0, hostname: '127.0.0.1' })
   servers.push(server)
@@ -110,7 +128,11 @@ describe('tus 1.0', () => {
     ])
     const id = location.split('/').pop()!
     expect(await files()).toEqual(expect.arrayContaining([id, `${id}.json`]))
-    expect((await call('HEAD', location)).status).toBe(404) // complete: no longer a partial upload
+    // Complete: HEAD still answers with its offset, the whole length (a resuming client is done).
+    const done = await call('HEAD', location)
+    expect(done.status).toBe(200)
+    expect(done.headers.get('upload-offset')).toBe('300000')
+    expect(done.headers.get('upload-length')).toBe('300000')
   })
 
   it('creation-with-upload stores the first bytes with the POST', async () => {
@@ -229,5 +251,113 @@ describe('tus 1.0', () => {
     expect((await patch(ok, 0, png)).status).toBe(204)
     const id = ok.split('/').pop()!
     expect(JSON.parse(await readFile(join(dir, `${id}.json`), 'utf8'))).toMatchObject({ type: 'image/png' })
+  })
+})
+
+/** One upload with tus-js-client; resolves with the URL it ended at. */
+const tusUpload = (
+  endpoint: string,
+  content: Buffer,
+  options: { uploadUrl?: string; headers?: Record<string, string> } = {},
+): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const upload = new Upload(content, {
+      endpoint,
+      chunkSize: 256 * 1024,
+      retryDelays: [],
+      metadata: { filename: 'client.bin' },
+      ...(options.uploadUrl && { uploadUrl: options.uploadUrl }),
+      ...(options.headers && { headers: options.headers }),
+      onError: reject,
+      onSuccess: () => resolve(upload.url!),
+    })
+    upload.start()
+  })
+
+describe('tus: owners, quotas, standard clients', () => {
+  it('binds an upload to its owner: another user gets 404 for HEAD, PATCH and DELETE', async () => {
+    const { call, patch } = await start({}, true)
+    const alice = { 'x-user': 'alice' }
+    const res = await call('POST', '/files', { 'upload-length': '10', ...alice })
+    expect(res.status).toBe(201)
+    const location = res.headers.get('location')!
+    for (const method of ['HEAD', 'DELETE'])
+      expect((await call(method, location, { 'x-user': 'bob' })).status, method).toBe(404)
+    expect((await patch(location, 0, randomBytes(10), { 'x-user': 'bob' })).status).toBe(404)
+    expect((await call('HEAD', location, alice)).status).toBe(200)
+    expect((await patch(location, 0, randomBytes(10), alice)).status).toBe(204)
+    // Completed: still only its owner sees it.
+    expect((await call('HEAD', location, { 'x-user': 'bob' })).status).toBe(404)
+    expect((await call('HEAD', location, alice)).headers.get('upload-offset')).toBe('10')
+  })
+
+  it('limits unfinished uploads per owner by count (429) and bytes (413)', async () => {
+    const { call } = await start({ maxUploadsPerOwner: 2, maxBytesPerOwner: 1000 }, true)
+    const post = (user: string, length: number): Promise<Response> =>
+      call('POST', '/files', { 'upload-length': String(length), 'x-user': user })
+    const first = await post('alice', 100)
+    expect((await post('alice', 100)).status).toBe(201)
+    const third = await post('alice', 100)
+    expect(third.status).toBe(429)
+    expect((await third.json()).error.code).toBe('RATE_LIMITED')
+    expect((await post('bob', 1001)).status).toBe(413)
+    expect((await post('bob', 1000)).status).toBe(201)
+    expect((await call('DELETE', first.headers.get('location')!, { 'x-user': 'alice' })).status).toBe(204)
+    expect((await post('alice', 100)).status).toBe(201)
+  })
+
+  it('tus-js-client uploads, and resuming a completed upload finishes at once (no second upload)', async () => {
+    const { server, completed } = await start()
+    const endpoint = `${server.url}files`
+    const content = randomBytes(700_000)
+    const url = await tusUpload(endpoint, content)
+    expect(completed).toHaveLength(1)
+    expect(completed[0]).toMatchObject({ size: content.length, sha256: sha256(content), name: 'client.bin' })
+    // A reload after the last chunk: the client resumes with the stored URL.
+    const again = await tusUpload(endpoint, content, { uploadUrl: url })
+    expect(again).toBe(url)
+    expect(completed).toHaveLength(1)
+  })
+
+  it('cuts a trickling PATCH with 408 and keeps the bytes that arrived', async () => {
+    const { create, call, server } = await start({ minBytesPerSecond: 1000, rateWindowMs: 300 })
+    const location = await create(100_000)
+    const started = Date.now()
+    const status = await new Promise<number>((resolve) => {
+      const req = request(`${server.url.replace(/\/$/, '')}${location}`, {
+        method: 'PATCH',
+        headers: {
+          'tus-resumable': '1.0.0',
+          'content-type': 'application/offset+octet-stream',
+          'upload-offset': '0',
+          'content-length': 100_000,
+        },
+      })
+      req.on('response', (res) => resolve(res.statusCode ?? 0))
+      req.on('error', () => resolve(0))
+      req.write(randomBytes(50))
+      const timer = setInterval(() => (req.destroyed ? clearInterval(timer) : req.write('x')), 100)
+      req.on('close', () => clearInterval(timer))
+    })
+    expect(status).toBe(408)
+    expect(Date.now() - started).toBeLessThan(3_000)
+    await waitFor(async () => Number((await call('HEAD', location)).headers.get('upload-offset')) >= 50)
+  })
+
+  it('publishes progress and done events while PATCHes arrive', async () => {
+    const events: { topic: string; data: { type: string; received?: number; total?: number } }[] = []
+    const publisher = {
+      publish: async (topic: string, data: unknown) => {
+        events.push({ topic, data: data as (typeof events)[number]['data'] })
+        return 1
+      },
+    }
+    const { create, patch } = await start({ progress: { publisher, topic: () => 'user:me', intervalMs: 0 } })
+    const location = await create(200_000)
+    expect((await patch(location, 0, randomBytes(200_000))).status).toBe(204)
+    const progress = events.filter((event) => event.data.type === 'upload-progress')
+    expect(progress.length).toBeGreaterThan(0)
+    expect(progress.at(-1)!.data).toMatchObject({ received: 200_000, total: 200_000 })
+    expect(events.at(-1)).toMatchObject({ topic: 'user:me', data: { type: 'upload-done' } })
   })
 })

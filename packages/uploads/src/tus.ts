@@ -5,7 +5,9 @@ import type { FlumenBindings, FlumenPlugin } from '@flumen/core'
 import { createId } from '@flumen/core'
 import type { Context } from 'hono'
 import { Hono } from 'hono'
+import type { ProgressOptions, UploadEvent } from './multipart.js'
 import { displayName } from './names.js'
+import { OwnerQuotas } from './quotas.js'
 import { fileType, sniffBytes, sniffType } from './sniff.js'
 import type { PartialUpload, StorageAdapter, StoredFile } from './storage.js'
 
@@ -22,10 +24,36 @@ export interface TusOptions {
    */
   expiresInMs?: number
   /**
-   * A PATCH body that sends nothing for this long is cut (its bytes so far are kept).
+   * A PATCH body that sends nothing for this long is cut with 408 (its bytes so far are kept).
    * @default 30000
    */
   idleTimeoutMs?: number
+  /**
+   * Slowloris guard for PATCH bodies: over each `rateWindowMs`, at least this many bytes per
+   * second, or the body is cut with 408 (its bytes so far are kept). 0 turns it off.
+   * @default 1024
+   */
+  minBytesPerSecond?: number
+  /** @default 10000 */
+  rateWindowMs?: number
+  /**
+   * Who an upload belongs to: only requests of the same owner can see (HEAD), continue (PATCH) or
+   * delete it; others get 404. `undefined` means no owner (anyone with the URL).
+   * @default (c) => c.var.user?.id (the user authentication put on the request)
+   */
+  owner?: (c: Context) => string | undefined
+  /**
+   * Unfinished uploads one owner may have open at once; one more is 429.
+   * @default 20
+   */
+  maxUploadsPerOwner?: number
+  /**
+   * Bytes (the sum of their Upload-Length) of one owner's unfinished uploads; more is 413.
+   * @default 10737418240 (10 GiB)
+   */
+  maxBytesPerOwner?: number
+  /** Progress events to a hub topic while PATCH bodies arrive, as `uploads()` sends them. */
+  progress?: ProgressOptions
   /** Accepted types by magic bytes, checked when the upload completes (then 415 and removed). */
   allowedTypes?: readonly string[]
   /** Runs when an upload completes, with the stored file and its metadata. */
@@ -39,6 +67,13 @@ const offsetType = 'application/offset+octet-stream'
 type TusEnv = { Bindings: FlumenBindings }
 
 const errorJson = (code: string, message: string): string => JSON.stringify({ error: { code, message } })
+
+/** The id of the user authentication put on the request, if any. */
+const userId = (c: Context): string | undefined => {
+  const user = (c.var as Record<string, unknown>).user
+  const id = typeof user === 'object' && user !== null ? (user as { id?: unknown }).id : undefined
+  return typeof id === 'string' || typeof id === 'number' ? String(id) : undefined
+}
 
 /** Upload-Metadata: comma-separated `key base64value` pairs (value optional). */
 const parseMetadata = (header: string | undefined): Record<string, string> | undefined => {
@@ -69,13 +104,29 @@ export const tus = (options: TusOptions): Hono<TusEnv> & { sweep(): Promise<numb
   const maxSize = options.maxSize ?? 1024 * 1024 * 1024
   const expiresInMs = options.expiresInMs ?? 86_400_000
   const idleTimeoutMs = options.idleTimeoutMs ?? 30_000
+  const rateWindowMs = options.rateWindowMs ?? 10_000
+  const maxUploadsPerOwner = options.maxUploadsPerOwner ?? 20
+  const maxBytesPerOwner = options.maxBytesPerOwner ?? 10 * 1024 ** 3
   for (const [name, value] of [
     ['maxSize', maxSize],
     ['expiresInMs', expiresInMs],
     ['idleTimeoutMs', idleTimeoutMs],
+    ['rateWindowMs', rateWindowMs],
+    ['maxUploadsPerOwner', maxUploadsPerOwner],
+    ['maxBytesPerOwner', maxBytesPerOwner],
   ] as const)
     if (!Number.isSafeInteger(value) || value < 1) throw new Error(`tus: ${name} must be a positive integer`)
+  const minBytesPerSecond = options.minBytesPerSecond ?? 1024
+  if (!Number.isFinite(minBytesPerSecond) || minBytesPerSecond < 0)
+    throw new Error('tus: minBytesPerSecond must be a non-negative number')
+  const ownerOf = options.owner ?? userId
+  if (typeof ownerOf !== 'function') throw new Error('tus: owner must be a function')
+  const progress = options.progress
+  if (progress && (typeof progress.publisher?.publish !== 'function' || typeof progress.topic !== 'function'))
+    throw new Error('tus: progress needs a publisher with publish() and a topic function')
+  const progressIntervalMs = progress?.intervalMs ?? 250
   const allowedTypes = options.allowedTypes ? new Set(options.allowedTypes) : undefined
+  const quotas = new OwnerQuotas(storage)
   /** Uploads with a PATCH in progress: a second one at the same time is a conflict. */
   const busy = new Set<string>()
 
@@ -98,6 +149,7 @@ export const tus = (options: TusOptions): Hono<TusEnv> & { sweep(): Promise<numb
       const found = await storage.partial(id)
       if (!busy.has(id) && (!found || found.upload.expiresAt <= Date.now())) {
         await storage.removePartial(id)
+        quotas.release(id)
         removed++
       }
     }
@@ -109,15 +161,35 @@ export const tus = (options: TusOptions): Hono<TusEnv> & { sweep(): Promise<numb
     stop: () => clearInterval(sweeper),
   }
 
-  /** A live upload, or the response that says why there is none. */
-  const load = async (id: string): Promise<{ upload: PartialUpload; offset: number } | Response> => {
+  const notFound = (): Response => reply(404, {}, errorJson('NOT_FOUND', 'No such upload'))
+
+  /**
+   * A live upload of the request's owner, or the response that says why there is none. Another
+   * owner's upload is answered as one that does not exist.
+   */
+  const load = async (
+    c: Context,
+    id: string,
+  ): Promise<{ upload: PartialUpload; offset: number } | Response> => {
     const found = await storage.partial(id).catch(() => undefined)
-    if (!found) return reply(404, {}, errorJson('NOT_FOUND', 'No such upload'))
+    if (!found || found.upload.owner !== ownerOf(c)) return notFound()
     if (found.upload.expiresAt <= Date.now()) {
-      if (!busy.has(id)) await storage.removePartial(id).catch(() => {})
+      if (!busy.has(id)) {
+        await storage.removePartial(id).catch(() => {})
+        quotas.release(id)
+      }
       return reply(410, {}, errorJson('GONE', 'The upload expired'))
     }
     return found
+  }
+
+  /** Publishes a progress event to the request's topic (throttled by the caller). */
+  const progressOf = (c: Context): ((event: UploadEvent) => void) | undefined => {
+    const topic = progress?.topic(c)
+    if (topic === undefined) return undefined
+    return (event) => {
+      progress!.publisher.publish(topic, event).catch(() => {})
+    }
   }
 
   app.use('*', async (c, next) => {
@@ -175,29 +247,24 @@ export const tus = (options: TusOptions): Hono<TusEnv> & { sweep(): Promise<numb
     const incoming: IncomingMessage = c.env.incoming
     const hash = expected ? createHash('sha256') : undefined
     const writer: Writable = await storage.append(id, offset)
+    const publish = progressOf(c)
+    const name = displayName(upload.metadata.filename ?? upload.metadata.name ?? 'file')
+    let lastProgressAt = 0
     let written = 0
     const outcome = await new Promise<'complete' | 'cut' | 'too-large' | 'failed'>((resolve) => {
-      let lastDataAt = Date.now()
-      const idle = setInterval(
-        () => {
-          if (Date.now() - lastDataAt >= idleTimeoutMs) finish('cut')
-        },
-        Math.max(10, idleTimeoutMs / 4),
-      )
-      idle.unref()
       let finished = false
       const finish = (result: 'complete' | 'cut' | 'too-large' | 'failed'): void => {
         if (finished) return
         finished = true
-        clearInterval(idle)
+        // A cut body answers 408 and closes; otherwise what is left is the server's to discard.
+        if (result !== 'cut') c.env.body?.release()
         incoming.off('data', onData)
         incoming.off('end', onEnd)
         incoming.off('close', onClose)
-        if (result !== 'complete') incoming.resume()
         writer.end(() => resolve(result))
       }
+      c.env.body?.guard({ idleTimeoutMs, minBytesPerSecond, rateWindowMs }, () => finish('cut'))
       const onData = (chunk: Buffer): void => {
-        lastDataAt = Date.now()
         if (offset + written + chunk.length > upload.length) {
           finish('too-large')
           return
@@ -207,6 +274,18 @@ export const tus = (options: TusOptions): Hono<TusEnv> & { sweep(): Promise<numb
         if (!writer.write(chunk)) {
           incoming.pause()
           writer.once('drain', () => incoming.resume())
+        }
+        const now = Date.now()
+        if (publish && now - lastProgressAt >= progressIntervalMs) {
+          lastProgressAt = now
+          const bytes = offset + written
+          publish({
+            type: 'upload-progress',
+            uploadId: id,
+            received: bytes,
+            total: upload.length,
+            file: { field: 'tus', name, bytes },
+          })
         }
       }
       const onEnd = (): void => finish('complete')
@@ -230,7 +309,11 @@ export const tus = (options: TusOptions): Hono<TusEnv> & { sweep(): Promise<numb
       if (outcome === 'complete') return reply(460, {}, errorJson('CHECKSUM_MISMATCH', 'Checksum mismatch'))
     }
     if (outcome === 'cut')
-      return reply(408, { Connection: 'close' }, errorJson('TIMEOUT', 'The body stopped'))
+      return reply(
+        408,
+        { Connection: 'close' },
+        errorJson('TIMEOUT', 'The body stopped or arrived too slowly'),
+      )
     return offset + written
   }
 
@@ -249,6 +332,7 @@ export const tus = (options: TusOptions): Hono<TusEnv> & { sweep(): Promise<numb
     const sniffed = sniffType(head.subarray(0, sniffBytes))
     if (allowedTypes && !allowedTypes.has(sniffed)) {
       await storage.removePartial(id)
+      quotas.release(id)
       return reply(415, {}, errorJson('UNSUPPORTED_MEDIA_TYPE', 'The file is not an allowed type'))
     }
     const file: StoredFile = {
@@ -258,9 +342,12 @@ export const tus = (options: TusOptions): Hono<TusEnv> & { sweep(): Promise<numb
       size: upload.length,
       type: fileType(sniffed, upload.metadata.filetype),
       sha256: hash.digest('hex'),
+      ...(upload.owner !== undefined && { owner: upload.owner }),
     }
     await storage.completePartial(id, file)
+    quotas.release(id)
     await options.onComplete?.(file, c, upload.metadata)
+    progressOf(c)?.({ type: 'upload-done', uploadId: id, files: [file] })
     return undefined
   }
 
@@ -300,8 +387,24 @@ export const tus = (options: TusOptions): Hono<TusEnv> & { sweep(): Promise<numb
     const metadata = parseMetadata(c.req.header('upload-metadata'))
     if (!metadata) return reply(400, {}, errorJson('BAD_REQUEST', 'Malformed Upload-Metadata'))
     const id = createId()
-    const upload: PartialUpload = { id, length, metadata, expiresAt: Date.now() + expiresInMs }
-    await storage.createPartial(upload)
+    const owner = ownerOf(c)
+    const upload: PartialUpload = {
+      id,
+      length,
+      metadata,
+      expiresAt: Date.now() + expiresInMs,
+      ...(owner !== undefined && { owner }),
+    }
+    if (owner !== undefined) {
+      const refused = await quotas.reserve(owner, id, length, maxUploadsPerOwner, maxBytesPerOwner)
+      if (refused) return reply(refused.status, {}, errorJson(refused.code, refused.message))
+    }
+    try {
+      await storage.createPartial(upload)
+    } catch (err) {
+      quotas.release(id)
+      throw err
+    }
     const location = `${new URL(c.req.url).pathname.replace(/\/$/, '')}/${id}`
     const headers = { Location: location, ...expiresHeader(upload) }
     const hasBody = (c.req.header('content-type') ?? '').startsWith(offsetType)
@@ -314,8 +417,16 @@ export const tus = (options: TusOptions): Hono<TusEnv> & { sweep(): Promise<numb
   // Hono routes HEAD through GET handlers (and drops the body); a real GET is not part of tus.
   app.get('/:id', async (c) => {
     if (c.req.method !== 'HEAD') return reply(405, { Allow: 'HEAD, PATCH, DELETE, OPTIONS' })
-    const found = await load(c.req.param('id'))
-    if (found instanceof Response) return new Response(null, { status: found.status, headers: common })
+    const id = c.req.param('id')
+    const found = await load(c, id)
+    if (found instanceof Response) {
+      // A completed upload still answers with its offset (its length), as the spec wants: a client
+      // resuming it then knows it is done instead of starting over.
+      const done = found.status === 404 ? await storage.info(id).catch(() => undefined) : undefined
+      if (done && done.field === 'tus' && done.owner === ownerOf(c))
+        return reply(200, { 'Upload-Offset': String(done.size), 'Upload-Length': String(done.size) })
+      return new Response(null, { status: found.status, headers: common })
+    }
     const { upload, offset } = found
     return reply(200, {
       'Upload-Offset': String(offset),
@@ -332,7 +443,7 @@ export const tus = (options: TusOptions): Hono<TusEnv> & { sweep(): Promise<numb
     const offsetHeader = c.req.header('upload-offset') ?? ''
     if (!/^\d{1,16}$/.test(offsetHeader))
       return reply(400, {}, errorJson('BAD_REQUEST', 'Upload-Offset required'))
-    const found = await load(id)
+    const found = await load(c, id)
     if (found instanceof Response) return found
     if (busy.has(id)) return reply(409, {}, errorJson('CONFLICT', 'Another PATCH is in progress'))
     if (Number(offsetHeader) !== found.offset)
@@ -348,10 +459,11 @@ export const tus = (options: TusOptions): Hono<TusEnv> & { sweep(): Promise<numb
 
   app.delete('/:id', async (c) => {
     const id = c.req.param('id')
-    const found = await load(id)
+    const found = await load(c, id)
     if (found instanceof Response) return found
     if (busy.has(id)) return reply(409, {}, errorJson('CONFLICT', 'A PATCH is in progress'))
     await storage.removePartial(id)
+    quotas.release(id)
     return reply(204)
   })
 

@@ -8,6 +8,8 @@ import { auth, jwt } from '@flumen/auth'
 import { createHub } from '@flumen/broadcast'
 import type { FlumenServer } from '@flumen/core'
 import { createApp, serve } from '@flumen/core'
+import type { FetchRequest } from '@flumen/testing'
+import { curl, fetchOutOfProcess, leakCheck, waitFor } from '@flumen/testing'
 import { SignJWT } from 'jose'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
@@ -23,8 +25,6 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((server) => server.close({ timeoutMs: 500 })))
   await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })))
 })
-
-const openFds = async (): Promise<number> => (await readdir('/proc/self/fd')).length
 
 interface Started {
   server: FlumenServer
@@ -97,14 +97,6 @@ const send = (
   })
 
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex')
-
-const waitFor = async (check: () => Promise<boolean> | boolean, timeoutMs = 5_000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
 
 describe('uploads: streaming', () => {
   it('streams 1 GiB with constant memory and the right SHA-256', async () => {
@@ -267,15 +259,51 @@ describe('uploads: bad input', () => {
   ]
 
   it.each(cases)('%s → %s, no temp file, listener or fd left', async (_name, make, headers, status) => {
-    const { server, leftovers, route } = await start()
+    const { server, leftovers, route, dir } = await start()
     await send(server, body(fieldPart('warm', 'up'), end)) // lazy dirs and pools exist before counting
-    const fds = await openFds()
+    const check = await leakCheck({ dirs: [dir], emitters: [server.node] })
     const reply = await send(server, make(), headers)
     expect(reply.status).toBe(status)
     expect(reply.json).toMatchObject({ error: { code: expect.any(String), message: expect.any(String) } })
     await waitFor(() => route.stats.active === 0)
     expect(await leftovers()).toEqual([])
-    await waitFor(async () => (await openFds()) <= fds)
+    await check.assertClean()
+  })
+
+  it('standard clients read every refusal: fetch and curl get the JSON 413, 401 and 415', async () => {
+    const { server, dir } = await start({ limits: { fileSize: 1000, totalSize: 64 * 1024 } })
+    const secret = 'a-test-secret-of-at-least-32-bytes!'
+    const app = createApp({ logError: () => {} })
+    app.post('/private', auth({ strategies: [jwt({ secret })] }), uploads({ storage: memoryStorage() }))
+    const guarded = await serve(app, { port: 0, hostname: '127.0.0.1' })
+    servers.push(guarded)
+    const check = await leakCheck({ dirs: [dir] })
+    const cases: [string, FetchRequest, number][] = [
+      ['a file over fileSize', { url: `${server.url}upload`, body: { size: 200_000, multipart: true } }, 413],
+      [
+        'a body over totalSize',
+        { url: `${server.url}upload`, body: { size: 8 * 2 ** 20, multipart: true } },
+        413,
+      ],
+      ['no credentials', { url: `${guarded.url}private`, body: { size: 8 * 2 ** 20, multipart: true } }, 401],
+      [
+        'not multipart',
+        {
+          url: `${server.url}upload`,
+          headers: { 'content-type': 'text/plain' },
+          body: { size: 8 * 2 ** 20 },
+        },
+        415,
+      ],
+    ]
+    for (const [name, request, status] of cases) {
+      const outcome = await fetchOutOfProcess(request)
+      expect(outcome, name).toMatchObject({ ok: true, status })
+      if (outcome.ok) expect(JSON.parse(outcome.text).error.code, name).toEqual(expect.any(String))
+    }
+    const curled = await curl(['-F', `file=@${process.execPath}`, `${server.url}upload`])
+    expect(curled).toMatchObject({ ok: true, status: 413 })
+    await check.assertClean()
   })
 
   it('a client that aborts mid-file leaves no partial file', async () => {
@@ -333,7 +361,8 @@ describe('uploads: bad input', () => {
       req.write(filePart('file', 'a.bin'))
     })
     expect(declared.status).toBe(413)
-    expect(declared.headers.connection).toBe('close')
+    // The connection stays open while the rest of the body is discarded, so the client reads this.
+    expect(declared.headers.connection).toBe('keep-alive')
     const chunked = await post(server, { ...multipart, 'transfer-encoding': 'chunked' }, async (req) => {
       req.write(filePart('file', 'b.bin'))
       for (let i = 0; i < 20 && !req.destroyed; i++) req.write(randomBytes(1000))
