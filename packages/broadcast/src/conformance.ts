@@ -111,6 +111,18 @@ export const describeEngineConformance = (harness: EngineHarness): void => {
       expect(inWindow.messages).toHaveLength(3)
     })
 
+    it('recovers the first messages of a topic from the position it had before any', async () => {
+      const engine = await create()
+      const topic = freshTopic()
+      const empty = await engine.history(topic)
+      expect(empty).toMatchObject({ recovered: true, messages: [] })
+      expect(await engine.history(topic)).toEqual(empty) // reading twice gives the same position
+      for (let i = 1; i <= 3; i++) await engine.publish(topic, String(i))
+      const caughtUp = await engine.history(topic, empty.position)
+      expect(caughtUp.recovered).toBe(true)
+      expect(caughtUp.messages.map((m) => m.data)).toEqual(['1', '2', '3'])
+    })
+
     it('tracks presence per connection and reports joins and leaves', async () => {
       const engine = await create()
       const seen = collect(engine)

@@ -86,16 +86,28 @@ export interface HistoryOptions {
    * @default 600_000 (10 minutes)
    */
   ttlMs?: number
+  /**
+   * Bytes of history per topic (payload characters plus 64 per message); the oldest go first.
+   * @default 4_194_304 (4 MiB)
+   */
+  maxBytes?: number
 }
 
-export const historyDefaults = { size: 1000, ttlMs: 600_000 } as const
+export const historyDefaults: { readonly size: 1000; readonly ttlMs: 600_000; readonly maxBytes: 4_194_304 } = {
+  size: 1000,
+  ttlMs: 600_000,
+  maxBytes: 4_194_304,
+}
 
 /** Checks history options up front and fills in the defaults. */
 export const resolveHistory = (options: HistoryOptions = {}, owner = 'engine'): Required<HistoryOptions> => {
   const size = options.size ?? historyDefaults.size
   const ttlMs = options.ttlMs ?? historyDefaults.ttlMs
+  const maxBytes = options.maxBytes ?? historyDefaults.maxBytes
   if (!Number.isInteger(size) || size < 0) throw new Error(`${owner}: history.size must be an integer >= 0`)
   if (!Number.isInteger(ttlMs) || ttlMs < 1)
     throw new Error(`${owner}: history.ttlMs must be a positive integer`)
-  return { size, ttlMs }
+  if (!Number.isInteger(maxBytes) || maxBytes < 1)
+    throw new Error(`${owner}: history.maxBytes must be a positive integer`)
+  return { size, ttlMs, maxBytes }
 }

@@ -39,6 +39,9 @@ const open = async (url: string, headers: Record<string, string> = {}): Promise<
   return client
 }
 
+/** Hub messages only (not the `position` event a stream starts with). */
+const isMessage = (event: ReceivedEvent): boolean => event.event === 'message'
+
 const payload = (event: ReceivedEvent): { type: string; topic?: string; data?: unknown; offset?: number } =>
   JSON.parse(event.data) as { type: string; topic?: string; data?: unknown; offset?: number }
 
@@ -48,7 +51,7 @@ describe('hub over SSE', () => {
     const stream = await open(`${server.url}sse?topic=room:1&topic=room:2`)
     expect(stream.response.statusCode).toBe(200)
     await hub.publish('room:1', { text: 'from server' })
-    const first = await stream.next()
+    const first = await stream.next(isMessage)
     expect(payload(first)).toMatchObject({
       type: 'message',
       topic: 'room:1',
@@ -62,7 +65,7 @@ describe('hub over SSE', () => {
     sockets.push(ws)
     await new Promise((resolve) => ws.once('open', resolve))
     ws.send(JSON.stringify({ type: 'publish', topic: 'room:2', data: 'from ws' }))
-    expect(payload(await stream.next())).toMatchObject({ topic: 'room:2', data: 'from ws' })
+    expect(payload(await stream.next(isMessage))).toMatchObject({ topic: 'room:2', data: 'from ws' })
   })
 
   it('writes a burst of one turn with an id per event, single- and multi-topic streams alike', async () => {
@@ -72,7 +75,12 @@ describe('hub over SSE', () => {
     await Promise.all([1, 2, 3, 4].map((i) => hub.publish('burst', i)))
     let lastId = ''
     for (const stream of [single, multi]) {
-      const events = [await stream.next(), await stream.next(), await stream.next(), await stream.next()]
+      const events = [
+        await stream.next(isMessage),
+        await stream.next(isMessage),
+        await stream.next(isMessage),
+        await stream.next(isMessage),
+      ]
       expect(events.map((event) => payload(event).data)).toEqual([1, 2, 3, 4])
       for (const [i, event] of events.entries())
         expect(event.id).toMatch(new RegExp(`burst~[\\w-]+~${i + 1}`))
@@ -81,7 +89,7 @@ describe('hub over SSE', () => {
     // The last id of the burst resumes right after it.
     await hub.publish('burst', 5)
     const resumed = await open(`${server.url}sse?topic=burst`, { 'last-event-id': lastId })
-    expect(payload(await resumed.next()).data).toBe(5)
+    expect(payload(await resumed.next(isMessage)).data).toBe(5)
   })
 
   it('refuses a forbidden or malformed topic with an HTTP error before streaming', async () => {
@@ -118,7 +126,7 @@ describe('hub over SSE', () => {
       for (let n = 0; n < budget && received.length < total; n++) {
         let event: ReceivedEvent
         try {
-          event = await stream.next(() => true, 5_000)
+          event = await stream.next((e) => e.event !== 'position', 5_000)
         } catch {
           break
         }
@@ -138,7 +146,7 @@ describe('hub over SSE', () => {
     const { hub, server } = await start({ history: { size: 5 } })
     const stream = await open(`${server.url}sse?topic=small`)
     await hub.publish('small', 1)
-    const seen = await stream.next()
+    const seen = await stream.next(isMessage)
     stream.close()
     for (let i = 0; i < 20; i++) await hub.publish('small', i)
     const again = await open(`${server.url}sse?topic=small`, { 'last-event-id': seen.id! })
@@ -146,6 +154,56 @@ describe('hub over SSE', () => {
     expect(reset.event).toBe('reset')
     expect(JSON.parse(reset.data)).toMatchObject({ topic: 'small', offset: 21 })
     await hub.publish('small', 'live')
-    expect(payload(await again.next()).data).toBe('live')
+    expect(payload(await again.next(isMessage)).data).toBe('live')
+  })
+
+  it('starts with event: position, so the eventsource package resumes what was published while it was away', async () => {
+    const hub = createHub({ logError: () => {}, presence: false })
+    const sseRoute = hub.sse({ heartbeatMs: false, retryMs: 50 })
+    const app = createApp<Env>()
+    app.get('/sse', sseRoute)
+    const server = await serve(app, { port: 0, hostname: '127.0.0.1', plugins: [hub] })
+    servers.push(server)
+    const { EventSource } = await import('eventsource')
+    const source = new EventSource(`${server.url}sse?topic=away`)
+    const received: unknown[] = []
+    const positions: string[] = []
+    source.addEventListener('position', (event) => positions.push(event.data))
+    source.addEventListener('message', (event) => received.push(JSON.parse(event.data).data))
+    try {
+      await vi.waitFor(() => expect(positions).toHaveLength(1))
+      expect(JSON.parse(positions[0]!)).toEqual({ away: { epoch: expect.any(String), offset: 0 } })
+      // The server ends the stream; what is published before the client is back must reach it.
+      for (const peer of sseRoute.peers) peer.close()
+      await vi.waitFor(() => expect(sseRoute.peers.size).toBe(0))
+      for (const text of ['one', 'two', 'three']) await hub.publish('away', text)
+      await vi.waitFor(() => expect(received).toEqual(['one', 'two', 'three']))
+    } finally {
+      source.close()
+    }
+  })
+
+  it('authorizes every topic of a stream before subscribing any: a refused stream is never seen in presence', async () => {
+    const { server } = await start({
+      presence: true,
+      authorize: ({ topic }) => topic !== 'room:secret',
+    })
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws?user=watcher`, 'flumen.v1')
+    sockets.push(ws)
+    const seen: Record<string, unknown>[] = []
+    ws.on('message', (data: Buffer) => seen.push(JSON.parse(data.toString())))
+    await new Promise((resolve) => ws.once('open', resolve))
+    ws.send(JSON.stringify({ type: 'subscribe', id: 1, topic: 'room:open' }))
+    await vi.waitFor(() => expect(seen.some((m) => Array.isArray(m.members))).toBe(true))
+    const refused = await open(`${server.url}sse?topic=room:open&topic=room:secret&user=intruder`)
+    expect(refused.response.statusCode).toBe(403)
+    await refused.closed
+    const allowed = await open(`${server.url}sse?topic=room:open&user=guest`)
+    expect(allowed.response.statusCode).toBe(200)
+    await vi.waitFor(() => expect(seen.some((m) => Array.isArray(m.join))).toBe(true))
+    // Only the guest came: the intruder never joined room:open, so it never left it either.
+    expect(seen.filter((m) => m.type === 'presence' && (m.join || m.leave))).toEqual([
+      { type: 'presence', topic: 'room:open', join: [{ id: 'guest' }] },
+    ])
   })
 })

@@ -2,6 +2,7 @@ import { once } from 'node:events'
 import type { Socket } from 'node:net'
 import type { FlumenBindings, FlumenServer } from '@flumen/core'
 import { createApp, FlumenError, serve } from '@flumen/core'
+import { leakCheck } from '@flumen/testing'
 import type { WebSocketOptions } from '@flumen/ws'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import WebSocket from 'ws'
@@ -491,5 +492,107 @@ describe('recovery', () => {
     await vi.waitFor(() => expect(hub.stats.peers).toBe(0))
     expect(hub.stats.topics).toBe(0)
     expect(await hub.presence('x')).toEqual([])
+  })
+})
+
+describe('hub: hostile clients', () => {
+  it('counts pipelined subscribes against the cap before authorizing them: 101 at once, 100 acks', async () => {
+    const authorize = async (): Promise<boolean> => {
+      await new Promise((resolve) => setTimeout(resolve, 5))
+      return true
+    }
+    for (const rateLimit of [false, undefined] as const) {
+      const { connect } = await start({ authorize }, rateLimit === false ? { rateLimit: false } : {})
+      const client = await connect('p')
+      const ids = Array.from({ length: 101 }, () => nextId++)
+      // One write: every frame is in before the first authorization settles.
+      const frames = ids.map((id, i) => JSON.stringify({ type: 'subscribe', id, topic: `t${i}` }))
+      for (const frame of frames) client.socket.send(frame)
+      const answers = await Promise.all(ids.map((id) => client.next((m) => m.id === id)))
+      expect(answers.filter((m) => m.type === 'ack')).toHaveLength(100)
+      expect(answers.filter((m) => m.type === 'error')).toEqual([
+        expect.objectContaining({
+          code: 'BAD_REQUEST',
+          message: 'More than 100 subscriptions on one connection',
+        }),
+      ])
+      // The same topic twice in a row: one ack, one error.
+      const again = [nextId++, nextId++]
+      client.socket.send(JSON.stringify({ type: 'unsubscribe', id: nextId++, topic: 't0' }))
+      for (const id of again) client.socket.send(JSON.stringify({ type: 'subscribe', id, topic: 'dup' }))
+      const dup = await Promise.all(again.map((id) => client.next((m) => m.id === id)))
+      expect(dup.map((m) => m.type).sort()).toEqual(['ack', 'error'])
+    }
+  })
+
+  it('answers every publish the rate limit drops with its own id: 230 at once, 230 answers', async () => {
+    const { connect } = await start()
+    const client = await connect('flood')
+    await client.request({ type: 'subscribe', topic: 'f' })
+    const ids = Array.from({ length: 230 }, () => nextId++)
+    for (const id of ids) client.socket.send(JSON.stringify({ type: 'publish', id, topic: 'f', data: id }))
+    const answers = await Promise.all(ids.map((id) => client.next((m) => m.id === id)))
+    const limited = answers.filter((m) => m.type === 'error')
+    expect(limited.length).toBeGreaterThan(0)
+    for (const answer of limited) expect(answer).toMatchObject({ code: 'RATE_LIMITED' })
+    expect(answers.filter((m) => m.type === 'ack').length + limited.length).toBe(230)
+    expect(client.socket.readyState).toBe(WebSocket.OPEN)
+  })
+
+  it('refuses JSON nested 20,000 deep with BAD_REQUEST, logging nothing', async () => {
+    const logged: unknown[] = []
+    const { connect } = await start({ logError: (err) => logged.push(err) })
+    const client = await connect('deep')
+    const id = nextId++
+    const deep = `${'['.repeat(20_000)}${']'.repeat(20_000)}`
+    client.send(`{"type":"publish","id":${id},"topic":"d","data":${deep}}`)
+    expect(await client.next((m) => m.type === 'error')).toMatchObject({
+      code: 'BAD_REQUEST',
+      message: 'JSON nested deeper than 32',
+    })
+    // Strings with brackets are not nesting.
+    expect(
+      await client.request({ type: 'publish', topic: 'd', data: '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[' }),
+    ).toMatchObject({ type: 'ack' })
+    expect(logged).toEqual([])
+  })
+
+  it('acks a subscribe, then sends the member list, and never the subscriber its own join', async () => {
+    const { connect } = await start()
+    const alice = await connect('alice')
+    const id = nextId++
+    alice.send({ type: 'subscribe', id, topic: 'room:order' })
+    await alice.next((m) => m.type === 'presence' && Array.isArray(m.members))
+    const forTopic = alice.received.filter((m) => m.id === id || m.topic === 'room:order')
+    expect(
+      forTopic.map((m) =>
+        m.type === 'presence' ? Object.keys(m).filter((k) => k !== 'type' && k !== 'topic')[0] : m.type,
+      ),
+    ).toEqual(['ack', 'members'])
+    const bob = await connect('bob')
+    await bob.request({ type: 'subscribe', topic: 'room:order' })
+    expect(await alice.next((m) => m.type === 'presence' && Array.isArray(m.join))).toMatchObject({
+      join: [{ id: 'bob' }],
+    })
+    await bob.next((m) => m.type === 'presence' && Array.isArray(m.members))
+    expect(bob.received.filter((m) => m.type === 'presence' && m.join)).toEqual([])
+  })
+
+  it('leaves no topic, presence, listener or timer behind after hostile clients', async () => {
+    const { connect, hub, server } = await start({ maxSubscriptionsPerPeer: 5 })
+    const check = await leakCheck({ emitters: [server.node] })
+    for (let round = 0; round < 20; round++) {
+      const client = await connect(`h${round}`)
+      for (let i = 0; i < 10; i++) client.send({ type: 'subscribe', id: nextId++, topic: `leak:${i}` })
+      client.send(`{"type":"publish","id":1,"topic":"x","data":${'['.repeat(100)}${']'.repeat(100)}}`)
+      client.send('{broken')
+      await client.next((m) => m.type === 'error')
+      client.socket.terminate()
+    }
+    await vi.waitFor(() => expect(hub.stats.peers).toBe(0))
+    expect(hub.stats.topics).toBe(0)
+    expect(await hub.presence('leak:0')).toEqual([])
+    sockets.splice(0)
+    await check.assertClean()
   })
 })

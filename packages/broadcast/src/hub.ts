@@ -18,6 +18,7 @@ import {
   ackEnvelope,
   errorEnvelope,
   messageEnvelope,
+  nestsDeeperThan,
   parsePosition,
   pongEnvelope,
   protocolName,
@@ -82,6 +83,12 @@ export interface HubOptions {
    * @default 10_000
    */
   callTimeoutMs?: number
+  /**
+   * How deep arrays and objects may nest in a client message; deeper is BAD_REQUEST, found before
+   * the message is parsed.
+   * @default 32
+   */
+  maxJsonDepth?: number
   /**
    * Errors that are not the client's fault (a failing engine or handler).
    * @default console.error
@@ -243,6 +250,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
   const maxTopicLength = positiveInteger('maxTopicLength', options.maxTopicLength ?? 256)
   const maxSubscriptions = positiveInteger('maxSubscriptionsPerPeer', options.maxSubscriptionsPerPeer ?? 100)
   const callTimeoutMs = positiveInteger('callTimeoutMs', options.callTimeoutMs ?? 10_000)
+  const maxJsonDepth = positiveInteger('maxJsonDepth', options.maxJsonDepth ?? 32)
   const logError = options.logError ?? ((err: unknown) => console.error('[flumen/broadcast]', err))
 
   const states = new Map<Peer, PeerState>()
@@ -287,27 +295,40 @@ export const createHub = (options: HubOptions = {}): Hub => {
     if (allowed !== true) throw new FlumenError('FORBIDDEN', `Not allowed to ${action} ${topic}`)
   }
 
-  const broadcastPresence = (topic: TopicState, change: 'join' | 'leave', infos: unknown[]): void => {
+  const broadcastPresence = (
+    topic: TopicState,
+    change: 'join' | 'leave',
+    infos: unknown[],
+    except: ReadonlySet<string> | undefined,
+  ): void => {
     if (infos.length === 0) return
     flushTopic(topic) // presence after the messages that came before it
     const frame = prepareFrame(
       `{"type":"presence","topic":${topic.topicJson},"${change}":${JSON.stringify(infos)}}`,
     )
-    for (const peer of topic.live) send(peer, frame)
+    for (const peer of topic.live) if (!except?.has(peer.id)) send(peer, frame)
   }
 
-  /** Applies presence changes idempotently (by connection), and tells peers of users who came or left. */
+  /**
+   * Applies presence changes idempotently (by connection), and tells peers of users who came or
+   * left. A joining connection is never told of its own join: it gets the member list instead.
+   */
   const applyPresence = (change: PresenceChange): void => {
     const topic = topics.get(change.topic)
     if (!topic) return
     const joined: unknown[] = []
     const left: unknown[] = []
+    let joining: Set<string> | undefined
     for (const member of change.join ?? []) {
       if (topic.connections.has(member.connectionId)) continue
       topic.connections.set(member.connectionId, member)
       const count = topic.users.get(member.userId) ?? 0
       topic.users.set(member.userId, count + 1)
-      if (count === 0) joined.push(member.info)
+      if (count === 0) {
+        joined.push(member.info)
+        joining ??= new Set()
+        joining.add(member.connectionId)
+      }
     }
     for (const member of change.leave ?? []) {
       if (!topic.connections.delete(member.connectionId)) continue
@@ -318,8 +339,8 @@ export const createHub = (options: HubOptions = {}): Hub => {
         left.push(member.info)
       }
     }
-    broadcastPresence(topic, 'join', joined)
-    broadcastPresence(topic, 'leave', left)
+    broadcastPresence(topic, 'join', joined, joining)
+    broadcastPresence(topic, 'leave', left, undefined)
   }
 
   /**
@@ -438,6 +459,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
     rawTopic: unknown,
     since: StreamPosition | undefined,
     ack: (recovered: boolean, position: StreamPosition) => void,
+    authorized = false,
   ): Promise<{ recovered: boolean; position: StreamPosition }> => {
     const name = checkTopic(rawTopic)
     const peer = state.peer
@@ -445,12 +467,19 @@ export const createHub = (options: HubOptions = {}): Hub => {
     if (peer.topics.size >= maxSubscriptions) {
       throw new FlumenError('BAD_REQUEST', `More than ${maxSubscriptions} subscriptions on one connection`)
     }
-    await requireAllowed(state, 'subscribe', name)
-    if (state.closed) throw new FlumenError('BAD_REQUEST', 'Connection closed')
+    // Reserved before anything is awaited: subscribes sent together count against the cap (and
+    // against each other) as they arrive, not as their authorization completes.
+    peer.topics.add(name)
+    try {
+      if (!authorized) await requireAllowed(state, 'subscribe', name)
+      if (state.closed) throw new FlumenError('BAD_REQUEST', 'Connection closed')
+    } catch (err) {
+      peer.topics.delete(name)
+      throw err
+    }
     const topic = topicState(name)
     const pending: PendingDelivery[] = []
     topic.recovering.set(peer, pending)
-    peer.topics.add(name)
     let history: Awaited<ReturnType<Engine['history']>>
     try {
       await topic.ready
@@ -483,7 +512,8 @@ export const createHub = (options: HubOptions = {}): Hub => {
     if (identify) {
       const member = { connectionId: peer.id, userId: state.identity.id, info: state.identity.info }
       await engine.presenceAdd(name, member)
-      // Engines that deliver through a server (Redis) report the join later: the snapshot counts it now.
+      // Engines that deliver through a server (Redis) report the join later: the snapshot counts it
+      // now. The others hear of the join; the subscriber itself gets the member list, after its ack.
       applyPresence({ topic: name, join: [member] })
       const members: unknown[] = []
       const seen = new Set<string>()
@@ -587,6 +617,10 @@ export const createHub = (options: HubOptions = {}): Hub => {
   }
 
   const handleText = (state: PeerState, text: string): void => {
+    if (nestsDeeperThan(text, maxJsonDepth)) {
+      reply(state.peer, errorEnvelope(undefined, 'BAD_REQUEST', `JSON nested deeper than ${maxJsonDepth}`))
+      return
+    }
     let message: InboundMessage
     try {
       message = JSON.parse(text) as InboundMessage
@@ -651,6 +685,17 @@ export const createHub = (options: HubOptions = {}): Hub => {
     }
   }
 
+  /** The `id` of a protocol message, when it has a valid one (for answers to messages not run). */
+  const messageId = (text: string): number | undefined => {
+    if (nestsDeeperThan(text, maxJsonDepth)) return undefined
+    try {
+      const id = (JSON.parse(text) as InboundMessage | null)?.id
+      return typeof id === 'number' && Number.isSafeInteger(id) && id >= 0 ? id : undefined
+    } catch {
+      return undefined
+    }
+  }
+
   const hub: Hub = {
     name: 'flumen-broadcast',
     engine,
@@ -691,6 +736,11 @@ export const createHub = (options: HubOptions = {}): Hub => {
           else reply(ws.peer, errorEnvelope(undefined, 'BAD_REQUEST', 'Binary messages are not accepted'))
         },
         onClose: (_event, ws) => hub.detach(ws.peer),
+        // Each dropped message gets its own error, with its id: a client waiting on it never hangs.
+        onRateLimited: (data, ws) => {
+          const id = typeof data === 'string' ? messageId(data) : undefined
+          reply(ws.peer, errorEnvelope(id, 'RATE_LIMITED', 'Too many messages'))
+        },
       }
       return upgradeWebSocket(() => events, {
         ...wsOptions,
@@ -708,15 +758,19 @@ export const createHub = (options: HubOptions = {}): Hub => {
         const since = decodeCursor(stream.lastEventId)
         hub.attach(stream, stream.user)
         stream.onClose(() => hub.detach(stream))
+        const state = states.get(stream)!
+        // Every topic is authorized before any is subscribed: a stream refused one of its topics
+        // (a 403) never joined the others, so nobody saw it come and go.
+        for (const topic of topics) await requireAllowed(state, 'subscribe', topic)
         for (const topic of topics) {
           const from = since.get(topic)
-          const result = await hub.subscribe(stream, topic, from)
+          const result = await subscribePeer(state, topic, from, () => {}, true)
           if (!stream.positions.has(topic)) stream.positions.set(topic, result.position)
           if (from && !result.recovered) {
             stream.sendEvent({ event: 'reset', data: JSON.stringify({ topic, ...result.position }) })
           }
         }
-        stream.sendCursor()
+        stream.sendPosition()
       }, sseOptions)
     },
     attach(peer, user) {

@@ -22,7 +22,7 @@ export type {
   PublishOptions,
 } from './hub.js'
 export { createHub } from './hub.js'
-export type { MemoryEngineOptions } from './memory-engine.js'
-export { memoryEngine } from './memory-engine.js'
+export type { MemoryEngine, MemoryEngineOptions, MemoryEngineStats } from './memory-engine.js'
+export { memoryEngine, memoryEngineDefaults } from './memory-engine.js'
 export { messageEnvelope, protocolName } from './protocol.js'
 export type { StandardSchemaV1 } from './schema.js'

@@ -1,4 +1,4 @@
-import { createId } from '@flumen/core'
+import { createId, FlumenError } from '@flumen/core'
 import type {
   Engine,
   EngineListener,
@@ -9,50 +9,161 @@ import type {
   StreamPosition,
 } from './engine.js'
 import { resolveHistory } from './engine.js'
+import { HistoryLog } from './history-log.js'
 
 interface Stream {
   readonly epoch: string
   offset: number
-  /** Ring of the newest messages with the time each was stored. */
-  readonly messages: EngineMessage[]
-  readonly storedAt: number[]
+  readonly log: HistoryLog
 }
 
 export interface MemoryEngineOptions {
   history?: HistoryOptions
+  /**
+   * Topics whose history is kept at once; past it, the topic published to least recently (and not
+   * subscribed on this node) is forgotten first.
+   * @default 100_000
+   */
+  maxTopics?: number
+  /**
+   * Bytes of history across every topic (payload characters plus 64 per message); past it, the
+   * oldest messages of the topics published to least recently go first.
+   * @default 268_435_456 (256 MiB)
+   */
+  maxTotalBytes?: number
+  /**
+   * How often messages older than `history.ttlMs` are dropped and idle topics forgotten.
+   * @default 10_000
+   */
+  sweepIntervalMs?: number
+}
+
+/** What the memory engine holds now, for metrics and tests. */
+export interface MemoryEngineStats {
+  /** Topics with state (history or a position): idle topics are forgotten. */
+  readonly topics: number
+  readonly messages: number
+  readonly bytes: number
+}
+
+export interface MemoryEngine extends Engine {
+  readonly stats: MemoryEngineStats
+}
+
+export const memoryEngineDefaults: {
+  readonly maxTopics: 100_000
+  readonly maxTotalBytes: 268_435_456
+  readonly sweepIntervalMs: 10_000
+} = { maxTopics: 100_000, maxTotalBytes: 268_435_456, sweepIntervalMs: 10_000 }
+
+const positiveInteger = (name: string, value: number): number => {
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new Error(`memoryEngine: ${name} must be a positive integer`)
+  return value
 }
 
 /**
- * The in-process engine: history in memory (bounded by `history.size` and `history.ttlMs`),
- * delivery by a direct call. Epochs are new for each process, so a client that recovers after a
- * restart gets `recovered: false`.
+ * The in-process engine: history in memory, bounded per topic (`history.size`, `history.maxBytes`,
+ * `history.ttlMs`) and in total (`maxTopics`, `maxTotalBytes`); delivery by a direct call.
+ *
+ * A topic costs nothing until it is published to, and is forgotten once its history aged out and no
+ * subscriber is on it: reading it creates no state. Epochs change whenever a topic is forgotten, so
+ * a position read before cannot recover across a forgotten history (`recovered: false`), while a
+ * position read from a topic that had no messages yet recovers its first ones. Epochs are new for
+ * each process: after a restart clients get `recovered: false`.
  */
-export const memoryEngine = (options: MemoryEngineOptions = {}): Engine => {
+export const memoryEngine = (options: MemoryEngineOptions = {}): MemoryEngine => {
   const history = resolveHistory(options.history, 'memoryEngine')
+  const maxTopics = positiveInteger('maxTopics', options.maxTopics ?? memoryEngineDefaults.maxTopics)
+  const maxTotalBytes = positiveInteger(
+    'maxTotalBytes',
+    options.maxTotalBytes ?? memoryEngineDefaults.maxTotalBytes,
+  )
+  const sweepIntervalMs = positiveInteger(
+    'sweepIntervalMs',
+    options.sweepIntervalMs ?? memoryEngineDefaults.sweepIntervalMs,
+  )
+  /** Streams in order of their last publish: the least recent first. */
   const streams = new Map<string, Stream>()
   const subscribed = new Set<string>()
   const presence = new Map<string, Map<string, PresenceMember>>()
+  const base = createId()
+  /**
+   * How many times the topics of each bucket (by hash) were forgotten: part of their epochs, so an
+   * epoch is never reused across a forgotten history. Fixed size: forgotten topics cost nothing, and
+   * a void position goes stale (a spurious `recovered: false`) only when another topic of its bucket
+   * is forgotten.
+   */
+  const generations = new Uint32Array(65_536)
+  let totalBytes = 0
+  let totalMessages = 0
   let listener: EngineListener | undefined
   let closed = false
 
-  const streamOf = (topic: string): Stream => {
-    let stream = streams.get(topic)
-    if (!stream) {
-      stream = { epoch: createId(), offset: 0, messages: [], storedAt: [] }
-      streams.set(topic, stream)
+  const bucketOf = (topic: string): number => {
+    // FNV-1a: cheap, and only run when a topic is created, forgotten or read without state.
+    let hash = 0x811c9dc5
+    for (let i = 0; i < topic.length; i++) hash = Math.imul(hash ^ topic.charCodeAt(i), 0x01000193)
+    return (hash >>> 0) & 0xffff
+  }
+  const epochOf = (topic: string): string => `${base}-${generations[bucketOf(topic)]!.toString(36)}`
+  const forget = (topic: string): void => {
+    streams.delete(topic)
+    generations[bucketOf(topic)]!++
+  }
+
+  const dropOldest = (stream: Stream): void => {
+    totalBytes -= stream.log.dropOldest()
+    totalMessages--
+  }
+
+  /** Forgets a topic with no history and no subscriber on this node. */
+  const forgetIfIdle = (topic: string, stream: Stream): boolean => {
+    if (stream.log.length > 0 || subscribed.has(topic)) return false
+    forget(topic)
+    return true
+  }
+
+  const expire = (stream: Stream, now: number): void => {
+    while (stream.log.length > 0 && now - stream.log.oldestStoredAt! > history.ttlMs) dropOldest(stream)
+  }
+
+  /** Drops history of the least recently published topics until the total fits. */
+  const fitTotal = (): void => {
+    for (const [topic, stream] of streams) {
+      if (totalBytes <= maxTotalBytes) return
+      while (stream.log.length > 0 && totalBytes > maxTotalBytes) dropOldest(stream)
+      forgetIfIdle(topic, stream)
     }
+  }
+
+  /** A new topic's stream, making room under maxTopics first. */
+  const createStream = (topic: string): Stream => {
+    if (streams.size >= maxTopics) {
+      for (const [name, stream] of streams) {
+        if (subscribed.has(name)) continue
+        totalBytes -= stream.log.bytes
+        totalMessages -= stream.log.length
+        forget(name)
+        break
+      }
+      if (streams.size >= maxTopics)
+        throw new FlumenError('UNAVAILABLE', `memoryEngine: more than ${maxTopics} topics`)
+    }
+    const stream: Stream = { epoch: epochOf(topic), offset: 0, log: new HistoryLog() }
+    streams.set(topic, stream)
     return stream
   }
 
-  /** Drops messages past the size or age bound, oldest first. */
-  const trim = (stream: Stream, now: number): void => {
-    let drop = Math.max(0, stream.messages.length - history.size)
-    while (drop < stream.storedAt.length && now - stream.storedAt[drop]! > history.ttlMs) drop++
-    if (drop > 0) {
-      stream.messages.splice(0, drop)
-      stream.storedAt.splice(0, drop)
+  const sweep = (): void => {
+    const now = Date.now()
+    for (const [topic, stream] of streams) {
+      expire(stream, now)
+      forgetIfIdle(topic, stream)
     }
   }
+  const sweeper = setInterval(sweep, sweepIntervalMs)
+  sweeper.unref()
 
   const assertOpen = (): void => {
     if (closed) throw new Error('memoryEngine: closed')
@@ -60,25 +171,34 @@ export const memoryEngine = (options: MemoryEngineOptions = {}): Engine => {
 
   return {
     name: 'memory',
+    get stats() {
+      return { topics: streams.size, messages: totalMessages, bytes: totalBytes }
+    },
     attach(next) {
       listener = next
     },
     async publish(topic, data, publishOptions = {}) {
       assertOpen()
-      const stream = streamOf(topic)
+      let stream = streams.get(topic)
+      if (stream) {
+        // Most recently published last: the order bounds evict in.
+        streams.delete(topic)
+        streams.set(topic, stream)
+      } else stream = createStream(topic)
       stream.offset++
       const message: EngineMessage =
         publishOptions.origin === undefined
           ? { topic, data, epoch: stream.epoch, offset: stream.offset }
           : { topic, data, epoch: stream.epoch, offset: stream.offset, origin: publishOptions.origin }
       if (history.size > 0) {
-        const now = Date.now()
-        stream.messages.push(message)
-        stream.storedAt.push(now)
-        // Trimming in batches keeps publish O(1) amortized: splice only when 1/8 over the bound.
-        if (stream.messages.length > history.size + (history.size >> 3)) trim(stream, now)
+        totalBytes += stream.log.push(message, Date.now())
+        totalMessages++
+        while (stream.log.length > history.size || stream.log.bytes > history.maxBytes) dropOldest(stream)
+        if (totalBytes > maxTotalBytes) fitTotal()
       }
       if (subscribed.has(topic)) listener?.onMessage(message)
+      // Nothing kept (history off, or a message over history.maxBytes) and nobody here: no state.
+      else if (stream.log.length === 0) forgetIfIdle(topic, stream)
       return message
     },
     async subscribe(topic) {
@@ -87,21 +207,29 @@ export const memoryEngine = (options: MemoryEngineOptions = {}): Engine => {
     },
     async unsubscribe(topic) {
       subscribed.delete(topic)
+      const stream = streams.get(topic)
+      if (stream) forgetIfIdle(topic, stream)
     },
     async history(topic, since?: StreamPosition): Promise<HistoryResult> {
       assertOpen()
-      const stream = streamOf(topic)
+      const stream = streams.get(topic)
+      // No state: the topic has had no messages since it was last forgotten (or ever).
+      if (!stream) {
+        const position = { epoch: epochOf(topic), offset: 0 }
+        const recovered = since === undefined || (since.epoch === position.epoch && since.offset === 0)
+        return { recovered, messages: [], position }
+      }
       const position = { epoch: stream.epoch, offset: stream.offset }
       if (!since) return { recovered: true, messages: [], position }
       if (since.epoch !== stream.epoch || since.offset > stream.offset) {
         return { recovered: false, messages: [], position }
       }
       if (since.offset === stream.offset) return { recovered: true, messages: [], position }
-      trim(stream, Date.now())
-      const oldest = stream.messages[0]?.offset
+      expire(stream, Date.now())
+      const oldest = stream.log.oldestOffset
       if (oldest === undefined || oldest > since.offset + 1)
         return { recovered: false, messages: [], position }
-      return { recovered: true, messages: stream.messages.slice(since.offset + 1 - oldest), position }
+      return { recovered: true, messages: stream.log.after(since.offset), position }
     },
     async presenceAdd(topic, member) {
       assertOpen()
@@ -126,9 +254,12 @@ export const memoryEngine = (options: MemoryEngineOptions = {}): Engine => {
     },
     async close() {
       closed = true
+      clearInterval(sweeper)
       streams.clear()
       subscribed.clear()
       presence.clear()
+      totalBytes = 0
+      totalMessages = 0
     },
   }
 }

@@ -36,6 +36,28 @@ export interface InboundMessage {
   echo?: unknown
 }
 
+/**
+ * Whether JSON text nests arrays and objects deeper than `maxDepth`, found by one scan before it is
+ * parsed: a document nested thousands deep parses, but exhausts the stack wherever it is walked or
+ * serialized again.
+ */
+export const nestsDeeperThan = (text: string, maxDepth: number): boolean => {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const char = text.charCodeAt(i)
+    if (inString) {
+      if (char === 92)
+        i++ // a backslash escapes the next character
+      else if (char === 34) inString = false
+    } else if (char === 34) inString = true
+    else if (char === 123 || char === 91) {
+      if (++depth > maxDepth) return true
+    } else if (char === 125 || char === 93) depth--
+  }
+  return false
+}
+
 /** Parses `{ epoch, offset }`; undefined when absent, null when malformed. */
 export const parsePosition = (value: unknown): StreamPosition | undefined | null => {
   if (value === undefined) return undefined

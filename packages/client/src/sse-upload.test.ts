@@ -63,7 +63,14 @@ describe('openEventStream', () => {
     const stream = openEventStream(`${server.url}sse?topic=news`)
     cleanups.push(() => stream.close())
     const iterator = stream[Symbol.asyncIterator]()
-    const next = async (): Promise<StreamEvent> => (await iterator.next()).value as StreamEvent
+    /** The next hub message (each connection starts with an `event: position`). */
+    const next = async (): Promise<StreamEvent> => {
+      for (;;) {
+        const event = (await iterator.next()).value as StreamEvent
+        if (event.event === 'message') return event
+        expect(event.event).toBe('position')
+      }
+    }
     const firstEvent = next()
     await waitForPeers(sseRoute, 1)
     await hub.publish('news', 'one')

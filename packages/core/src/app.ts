@@ -16,8 +16,12 @@ import type { FlumenServer } from './serve.js'
 export interface UpgradeRequest {
   readonly socket: Duplex
   readonly head: Buffer
-  /** Takes the socket over; `complete` runs once the whole chain answered 2xx. */
-  accept(complete: (headers: Headers) => void): void
+  /**
+   * Takes the socket over; `complete` runs once the whole chain answered 2xx. Otherwise (a later
+   * middleware answered an error, the client left) `cancel` runs instead, so the transport can
+   * give back what it reserved.
+   */
+  accept(complete: (headers: Headers) => void, cancel?: () => void): void
 }
 
 /** What Flumen's server puts in `c.env`. */
@@ -39,7 +43,8 @@ export interface FlumenEnv extends Env {
 
 export interface CreateAppOptions {
   /**
-   * Called with every unexpected error (a 5xx); the client only ever gets
+   * Called with every unexpected error (answered 500 `INTERNAL`: anything thrown that is not a
+   * FlumenError or HTTPException below 500); the client only ever gets
    * `{ error: { code: 'INTERNAL', message } }`.
    * @default console.error
    */
@@ -63,7 +68,9 @@ export const createApp = <E extends Env = FlumenEnv>(options: CreateAppOptions =
     // Not an error answer (an HTTPException carrying a redirect, say): sent as its author built it.
     if (err instanceof HTTPException && err.res && err.status < 400) return err.getResponse()
     const flumenError = toFlumenError(err)
-    if (flumenError.status >= 500) logError(err, c)
+    // Errors the app or Flumen raised on purpose (a FlumenError, an HTTPException) are answers,
+    // not failures: only the unexpected ones are logged.
+    if (flumenError.code === 'INTERNAL') logError(err, c)
     return errorResponse(flumenError)
   })
   app.notFound(() => errorResponse(new FlumenError('NOT_FOUND')))

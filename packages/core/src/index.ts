@@ -1,5 +1,7 @@
 export type { CreateAppOptions, FlumenBindings, FlumenEnv, UpgradeRequest } from './app.js'
 export { createApp } from './app.js'
+export type { ConnectionLimitOptions } from './connection-limits.js'
+export { ConnectionLimiter, connectionLimitDefaults } from './connection-limits.js'
 export type { ErrorBody, FlumenErrorCode, FlumenErrorOptions } from './errors.js'
 export { codeForStatus, errorBody, errorCodes, errorResponse, FlumenError, toFlumenError } from './errors.js'
 export { credentialExpiry, ExpiryTimer } from './expiry.js'

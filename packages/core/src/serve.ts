@@ -308,11 +308,13 @@ export const serve = async (app: FetchApp, options: ServeOptions = {}): Promise<
       )
     }
     let complete: ((headers: Headers) => void) | undefined
+    let cancel: (() => void) | undefined
     const upgrade: UpgradeRequest = {
       socket,
       head,
-      accept(onComplete) {
+      accept(onComplete, onCancel) {
         complete = onComplete
+        cancel = onCancel
       },
     }
     let request: Request
@@ -329,14 +331,15 @@ export const serve = async (app: FetchApp, options: ServeOptions = {}): Promise<
       logError(err, 'upgrade')
       response = errorResponse(new FlumenError('INTERNAL'))
     }
-    if (socket.destroyed) return
     // Fetch Responses cannot carry 101: a route that accepted answers 2xx, and a middleware
     // that turns the answer into an error after the route ran still prevents the upgrade.
-    if (complete && response.status < 300) {
+    if (complete && response.status < 300 && !socket.destroyed) {
       socket.off('error', noop)
       complete(response.headers)
       return
     }
+    cancel?.()
+    if (socket.destroyed) return
     await writeRawResponse(socket, response)
   }
 

@@ -1,5 +1,6 @@
 import type { FlumenBindings } from '@flumen/core'
 import { createApp, serve } from '@flumen/core'
+import type { ConformanceClient } from '@flumen/ws/conformance'
 import { describeTransportConformance } from '@flumen/ws/conformance'
 import { sse } from './index.js'
 import { openSse } from './test-client.js'
@@ -17,18 +18,28 @@ describeTransportConformance({
       sse((stream) => {
         hooks.onPeer(stream)
         stream.onClose(() => hooks.onPeerClosed(stream))
-      }),
+      }, hooks.limits),
     )
     const server = await serve(app, { port: 0, hostname: '127.0.0.1' })
+    const open = async (): Promise<ConformanceClient | number> => {
+      const client = await openSse(`${server.url}events`)
+      if (client.response.statusCode !== 200) {
+        client.close()
+        return client.response.statusCode ?? 0
+      }
+      return {
+        closed: client.closed,
+        close: () => client.close(),
+        next: async (timeoutMs) => (await client.next(() => true, timeoutMs)).data,
+      }
+    }
     return {
       connect: async () => {
-        const client = await openSse(`${server.url}events`)
-        return {
-          closed: client.closed,
-          close: () => client.close(),
-          next: async (timeoutMs) => (await client.next(() => true, timeoutMs)).data,
-        }
+        const client = await open()
+        if (typeof client === 'number') throw new Error(`refused with ${client}`)
+        return client
       },
+      attempt: open,
       close: (timeoutMs) => server.close({ timeoutMs }),
     }
   },

@@ -96,6 +96,8 @@ export class SsePeer implements Peer {
   private closeListeners: (() => void)[] = []
   private isClosed = false
   private expiry: ExpiryTimer | undefined
+  /** Gives the route's connection slot back (set by the route, run once at close). */
+  releaseSlot: (() => void) | undefined
 
   constructor(
     readonly res: ServerResponse,
@@ -162,13 +164,18 @@ export class SsePeer implements Peer {
   }
 
   /**
-   * Writes the current cursor as a bare `id:` line: the browser's Last-Event-ID moves on without an
-   * event being dispatched (used once every topic of the stream has a position).
+   * Writes `event: position` with the current cursor as its `id:` and every topic's position as its
+   * data (`{"room:1":{"epoch":"…","offset":17}}`), once every topic of the stream has one. It is an
+   * event with data so that every EventSource moves its Last-Event-ID on (some ignore events without
+   * data); browsers dispatch it to `position` listeners only, never to `onmessage`.
    */
-  sendCursor(): boolean {
-    return (
-      !this.isClosed && this.positions.size > 0 && this.write(`id: ${encodeCursor(this.positions)}\n\n`, true)
-    )
+  sendPosition(): boolean {
+    if (this.isClosed || this.positions.size === 0) return false
+    return this.sendEvent({
+      event: 'position',
+      id: encodeCursor(this.positions),
+      data: JSON.stringify(Object.fromEntries(this.positions)),
+    })
   }
 
   /** A comment line (`: text`), ignored by clients; keeps proxies from timing out. */

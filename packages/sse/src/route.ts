@@ -1,10 +1,15 @@
-import type { FlumenBindings, FlumenPlugin } from '@flumen/core'
-import { credentialExpiry, drainConnections, FlumenError, responseAlreadySent } from '@flumen/core'
+import type { ConnectionLimitOptions, FlumenBindings, FlumenPlugin } from '@flumen/core'
+import { ConnectionLimiter, credentialExpiry, drainConnections, responseAlreadySent } from '@flumen/core'
 import type { Context, MiddlewareHandler } from 'hono'
 import type { SseRouteState, SseStats } from './peer.js'
 import { SsePeer } from './peer.js'
 
-export interface SseOptions {
+/**
+ * Options of an SSE route. Connection limits (`maxConnections` 10,000 → 503,
+ * `maxConnectionsPerIp` 1,000 and `maxConnectionsPerUser` 32 → 429, `clientIp`) are core's
+ * `ConnectionLimitOptions`.
+ */
+export interface SseOptions extends ConnectionLimitOptions {
   /**
    * A comment line (`: ping`) is written to every stream this often, so proxies keep it open;
    * `false` turns it off.
@@ -22,11 +27,6 @@ export interface SseOptions {
    * @default 1_048_576 (1 MiB)
    */
   maxBufferedBytes?: number
-  /**
-   * Open streams on this route; more get 503.
-   * @default 10_000
-   */
-  maxConnections?: number
 }
 
 /** An SSE route handler, with its live streams and counters. */
@@ -45,7 +45,6 @@ const streamHeaders: Record<string, string> = {
   // no-transform: compression middleware and proxies must not buffer the stream.
   'cache-control': 'no-cache, no-transform',
   'x-accel-buffering': 'no',
-  connection: 'keep-alive',
 }
 
 /**
@@ -62,7 +61,7 @@ export const sse = (
   const heartbeatMs =
     options.heartbeatMs === false ? false : positiveInteger('heartbeatMs', options.heartbeatMs ?? 15_000)
   const retryMs = positiveInteger('retryMs', options.retryMs ?? 2_000)
-  const maxConnections = positiveInteger('maxConnections', options.maxConnections ?? 10_000)
+  const limiter = new ConnectionLimiter(options, 'sse')
   const peers = new Set<SsePeer>()
   const stats: SseStats = {
     get connections() {
@@ -77,6 +76,7 @@ export const sse = (
     maxBufferedBytes: positiveInteger('maxBufferedBytes', options.maxBufferedBytes ?? 1_048_576),
     stats,
     onPeerClosed: (peer) => {
+      peer.releaseSlot?.()
       if (!peers.delete(peer)) return
       if (peers.size === 0) {
         clearInterval(heartbeat)
@@ -100,13 +100,14 @@ export const sse = (
   const routeHandler = async function sse(c: Context<{ Bindings: FlumenBindings }>): Promise<Response> {
     const res = c.env?.outgoing
     if (!res) throw new Error('sse() needs serve() from @flumen/core')
-    if (peers.size >= maxConnections) throw new FlumenError('UNAVAILABLE', 'Too many streams')
+    const releaseSlot = limiter.acquire(c)
     const peer = new SsePeer(
       res,
       (c.var as Record<string, unknown>).user,
       c.req.header('last-event-id'),
       route,
     )
+    peer.releaseSlot = releaseSlot
     peers.add(peer)
     const expiresAt = credentialExpiry(c)
     if (expiresAt !== undefined) peer.expiresAt = expiresAt

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net'
 import { connect } from 'node:net'
 import type { FlumenBindings, FlumenServer } from '@flumen/core'
 import { createApp, FlumenError, prepareFrame, serve } from '@flumen/core'
+import { leakCheck } from '@flumen/testing'
 import type { Hono } from 'hono'
 import { compress } from 'hono/compress'
 import { afterEach, describe, expect, it, vi } from 'vitest'
@@ -126,17 +127,13 @@ describe('sse()', () => {
       route = make((stream) => stream.onClose(closed), { heartbeatMs: 50 })
       app.get('/events', route)
     })
-    const timersBefore = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
+    const check = await leakCheck({ emitters: [server.node] })
     const streams = await Promise.all(Array.from({ length: 20 }, () => open(`${server.url}events`)))
     await vi.waitFor(() => expect(route!.stats.connections).toBe(20))
     for (const client of streams) client.close()
     await vi.waitFor(() => expect(route!.stats.connections).toBe(0))
     expect(closed).toHaveBeenCalledTimes(20)
-    await vi.waitFor(() =>
-      expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBeLessThanOrEqual(
-        timersBefore,
-      ),
-    )
+    await check.assertClean()
   })
 
   it('cuts off a stalled reader with its buffer bounded', async () => {
@@ -151,6 +148,7 @@ describe('sse()', () => {
       )
       app.get('/events', route)
     })
+    const check = await leakCheck({ emitters: [server.node] })
     const socket = connect(server.port, '127.0.0.1')
     sockets.push(socket)
     socket.write('GET /events HTTP/1.1\r\nHost: x\r\n\r\n')
@@ -168,6 +166,8 @@ describe('sse()', () => {
     expect(maxBuffered).toBeLessThanOrEqual(256 * 1024)
     expect(route!.stats.slowConsumers).toBe(1)
     await vi.waitFor(() => expect(route!.stats.connections).toBe(0))
+    socket.destroy()
+    await check.assertClean()
   })
 
   it('ends every stream when the server drains', async () => {

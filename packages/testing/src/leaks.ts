@@ -6,6 +6,11 @@ import { runInNewContext } from 'node:vm'
 export interface LeakCheckOptions {
   /** Directories (walked recursively) that must hold the same files afterwards: temp and storage dirs. */
   dirs?: readonly string[]
+  /**
+   * HTTP servers under test: their idle keep-alive connections are closed before each look, so a
+   * client's connection pool (fetch keeps sockets for seconds) is not taken for a leak.
+   */
+  servers?: readonly { closeIdleConnections(): void }[]
   /** Objects whose listener counts must come back (a server, a hub's engine emitter…). */
   emitters?: readonly { listenerCount(event: string | symbol): number; eventNames(): (string | symbol)[] }[]
   /**
@@ -126,6 +131,7 @@ export const leakCheck = async (options: LeakCheckOptions = {}): Promise<LeakChe
     async assertClean() {
       const deadline = Date.now() + settleMs
       for (;;) {
+        for (const server of options.servers ?? []) server.closeIdleConnections()
         const problems = growth(before, await snapshot(options), heapSlackBytes)
         if (problems.length === 0) return
         if (Date.now() > deadline) throw new Error(`leak check: ${problems.join('; ')}`)

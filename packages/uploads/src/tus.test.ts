@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
-import { request } from 'node:http'
+import { type ClientRequest, request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { auth, custom } from '@flumen/auth'
@@ -80,6 +80,18 @@ const start = async (options: Partial<TusOptions> = {}, withAuth = false) => {
   return { server, route, dir, base, call, create, patch, completed, files }
 }
 
+/** A PATCH from offset 0 announcing `length` bytes, whose body the test writes (or cuts) itself. */
+const rawPatch = (server: FlumenServer, location: string, length: number): ClientRequest =>
+  request(`${server.url.replace(/\/$/, '')}${location}`, {
+    method: 'PATCH',
+    headers: {
+      'tus-resumable': '1.0.0',
+      'content-type': 'application/offset+octet-stream',
+      'upload-offset': '0',
+      'content-length': length,
+    },
+  })
+
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex')
 const checksum = (data: Buffer): string => `sha256 ${createHash('sha256').update(data).digest('base64')}`
 
@@ -158,15 +170,7 @@ describe('tus 1.0', () => {
     const location = await create(content.length)
     // Send 1 MB of a 2 MB PATCH, then cut the connection.
     await new Promise<void>((resolve) => {
-      const req = request(`${server.url.replace(/\/$/, '')}${location}`, {
-        method: 'PATCH',
-        headers: {
-          'tus-resumable': '1.0.0',
-          'content-type': 'application/offset+octet-stream',
-          'upload-offset': '0',
-          'content-length': content.length,
-        },
-      })
+      const req = rawPatch(server, location, content.length)
       req.on('error', () => resolve())
       req.write(content.subarray(0, 1_000_000), () => setTimeout(() => req.destroy(), 100))
       req.on('close', () => resolve())
@@ -324,15 +328,7 @@ describe('tus: owners, quotas, standard clients', () => {
     const location = await create(100_000)
     const started = Date.now()
     const status = await new Promise<number>((resolve) => {
-      const req = request(`${server.url.replace(/\/$/, '')}${location}`, {
-        method: 'PATCH',
-        headers: {
-          'tus-resumable': '1.0.0',
-          'content-type': 'application/offset+octet-stream',
-          'upload-offset': '0',
-          'content-length': 100_000,
-        },
-      })
+      const req = rawPatch(server, location, 100_000)
       req.on('response', (res) => resolve(res.statusCode ?? 0))
       req.on('error', () => resolve(0))
       req.write(randomBytes(50))

@@ -8,6 +8,9 @@ import { upgradeWebSocket } from './index.js'
 const wsClient = (url: string): Promise<ConformanceClient> =>
   new Promise((resolve, reject) => {
     const socket = new WebSocket(url)
+    socket.once('unexpected-response', (_req, res) =>
+      reject(Object.assign(new Error('refused'), { status: res.statusCode })),
+    )
     const queue: string[] = []
     const waiters: ((text: string) => void)[] = []
     socket.on('message', (data: Buffer) => {
@@ -46,14 +49,19 @@ describeTransportConformance({
     })
     app.get(
       '/ws',
-      upgradeWebSocket(() => ({
-        onOpen: (_event, ws) => hooks.onPeer(ws.peer),
-        onClose: (_event, ws) => hooks.onPeerClosed(ws.peer),
-      })),
+      upgradeWebSocket(
+        () => ({
+          onOpen: (_event, ws) => hooks.onPeer(ws.peer),
+          onClose: (_event, ws) => hooks.onPeerClosed(ws.peer),
+        }),
+        hooks.limits,
+      ),
     )
     const server: FlumenServer = await serve(app, { port: 0, hostname: '127.0.0.1' })
+    const url = `ws://127.0.0.1:${server.port}/ws`
     return {
-      connect: () => wsClient(`ws://127.0.0.1:${server.port}/ws`),
+      connect: () => wsClient(url),
+      attempt: () => wsClient(url).catch((err: { status?: number }) => err.status ?? 0),
       close: (timeoutMs) => server.close({ timeoutMs }),
     }
   },

@@ -1,6 +1,6 @@
 // The transport conformance suite: the Peer behaviour every Flumen transport (WebSocket, SSE)
 // must show, run against a real server. A transport provides a harness; the suite does the rest.
-import type { Peer, Transport } from '@flumen/core'
+import type { ConnectionLimitOptions, Peer, Transport } from '@flumen/core'
 import { prepareBatch, prepareFrame } from '@flumen/core'
 import { afterEach, describe, expect, it } from 'vitest'
 
@@ -16,12 +16,16 @@ export interface ConformanceClient {
 
 export interface ConformanceServer {
   connect(): Promise<ConformanceClient>
+  /** Opens a connection: the client when it opened, else the HTTP status it was refused with. */
+  attempt(): Promise<ConformanceClient | number>
   close(timeoutMs: number): Promise<void>
 }
 
 export interface ConformanceHooks {
   /** The value middleware puts in `c.var.user` for every connection. */
   user: unknown
+  /** Connection limits for the route under test. */
+  limits: ConnectionLimitOptions
   onPeer(peer: Peer): void
   onPeerClosed(peer: Peer): void
 }
@@ -49,9 +53,10 @@ export const describeTransportConformance = (harness: TransportHarness): void =>
     const closedPeers: Peer[] = []
     const user = { id: 'u1', name: 'alice' }
 
-    const start = async (): Promise<ConformanceServer> => {
+    const start = async (limits: ConnectionLimitOptions = {}): Promise<ConformanceServer> => {
       server = await harness.start({
         user,
+        limits,
         onPeer: (peer) => peers.push(peer),
         onPeerClosed: (peer) => closedPeers.push(peer),
       })
@@ -153,6 +158,32 @@ export const describeTransportConformance = (harness: TransportHarness): void =>
       client.close()
       await waitFor(() => closedPeers.length === 1)
       expect(closedPeers[0]).toBe(peers[0])
+    })
+
+    it('limits connections per IP (429), per user (429) and in all (503); closed ones give their slot back', async () => {
+      const attempt = async (): Promise<ConformanceClient | number> => {
+        const result = await server!.attempt()
+        if (typeof result !== 'number') clients.push(result)
+        return result
+      }
+      for (const [limits, status] of [
+        [{ maxConnectionsPerIp: 2 }, 429],
+        [{ maxConnectionsPerUser: 2 }, 429],
+        [{ maxConnections: 2 }, 503],
+      ] as const) {
+        await start(limits)
+        const [first] = [await attempt(), await attempt()]
+        expect(await attempt()).toBe(status)
+        ;(first as ConformanceClient).close()
+        await waitFor(() => closedPeers.length === 1)
+        expect(typeof (await attempt())).toBe('object')
+        expect(await attempt()).toBe(status)
+        for (const client of clients.splice(0)) client.close()
+        await server!.close(200)
+        peers.length = 0
+        closedPeers.length = 0
+      }
+      server = undefined
     })
 
     it('server close ends every connection within the deadline', async () => {

@@ -1,5 +1,11 @@
-/** Per-route options of `upgradeWebSocket`. Every limit has a default; `false` turns a guard off. */
-export interface WebSocketOptions {
+import type { ConnectionLimitOptions } from '@flumen/core'
+
+/**
+ * Per-route options of `upgradeWebSocket`. Every limit has a default; `false` turns a guard off.
+ * Connection limits (`maxConnections` 10,000 → 503, `maxConnectionsPerIp` 1,000 and
+ * `maxConnectionsPerUser` 32 → 429, `clientIp`) are core's `ConnectionLimitOptions`.
+ */
+export interface WebSocketOptions extends ConnectionLimitOptions {
   /**
    * Largest message accepted, in bytes; a bigger one closes the socket with 1009.
    * @default 1_048_576 (1 MiB)
@@ -25,11 +31,6 @@ export interface WebSocketOptions {
    */
   allowedOrigins?: readonly string[] | ((origin: string) => boolean)
   /**
-   * Open sockets on this route; beyond it the upgrade gets 503.
-   * @default 10_000
-   */
-  maxConnections?: number
-  /**
    * Protocol-level pings: every `intervalMs` each socket is pinged and one that has not answered
    * within `pongTimeoutMs` is terminated.
    * @default { intervalMs: 30_000, pongTimeoutMs: 10_000 }
@@ -42,9 +43,11 @@ export interface WebSocketOptions {
    */
   maxBufferedBytes?: number
   /**
-   * Inbound messages per second per socket (token bucket of `burst`). A message over the limit is
-   * dropped and answered `{"type":"error","code":"RATE_LIMITED"}`; a socket that goes on past
-   * `burst` dropped messages in a row is closed with 1008.
+   * Inbound messages per second per socket (token bucket of `burst`). Every message over the limit
+   * is dropped and answered: by the route's `onRateLimited` (the hub answers
+   * `{"type":"error","id":…,"code":"RATE_LIMITED"}` with the message's id), else with
+   * `{"type":"error","code":"RATE_LIMITED"}`. A socket that goes on past `burst` dropped messages
+   * in a row is closed with 1008.
    * @default { messagesPerSecond: 100, burst: 200 }
    */
   rateLimit?: { messagesPerSecond?: number; burst?: number } | false
@@ -55,7 +58,6 @@ export interface ResolvedOptions {
   deflateThreshold: number | false
   protocols: readonly string[]
   isOriginAllowed: ((origin: string) => boolean) | undefined
-  maxConnections: number
   heartbeat: { intervalMs: number; pongTimeoutMs: number } | false
   maxBufferedBytes: number
   rateLimit: { messagesPerSecond: number; burst: number } | false
@@ -64,7 +66,6 @@ export interface ResolvedOptions {
 export const defaults = {
   maxPayload: 1_048_576,
   deflateThreshold: 1024,
-  maxConnections: 10_000,
   intervalMs: 30_000,
   pongTimeoutMs: 10_000,
   maxBufferedBytes: 1_048_576,
@@ -126,7 +127,6 @@ export const resolveOptions = (options: WebSocketOptions): ResolvedOptions => {
           : Math.max(0, Math.floor(deflate.threshold ?? defaults.deflateThreshold)),
     protocols,
     isOriginAllowed: originGuard(options.allowedOrigins),
-    maxConnections: positiveInteger('maxConnections', options.maxConnections ?? defaults.maxConnections),
     heartbeat:
       heartbeat === false
         ? false

@@ -15,6 +15,12 @@ export interface WebSocketEvents {
   ) => void | Promise<void>
   onClose?: (event: CloseEvent, ws: FlumenWSContext) => void | Promise<void>
   onError?: (event: Event, ws: FlumenWSContext) => void | Promise<void>
+  /**
+   * A message dropped by the rate limit (a Flumen extension of Hono's WSEvents): answer it in the
+   * route's own protocol (the hub replies with the message's `id`). Without it each dropped message
+   * is answered `{"type":"error","code":"RATE_LIMITED","message":"Too many messages"}`.
+   */
+  onRateLimited?: (data: string | ArrayBuffer, ws: FlumenWSContext) => void
 }
 
 /** Counters of one route, for metrics. */
@@ -124,6 +130,8 @@ export class WsPeer implements Peer {
   private expiry: ExpiryTimer | undefined
   /** Whether a pong (or the connection itself) came after the last heartbeat ping. */
   alive = true
+  /** Gives the route's connection slot back (set by the route, run once at close). */
+  releaseSlot: (() => void) | undefined
 
   constructor(
     readonly ws: WebSocket,
@@ -228,10 +236,15 @@ export class WsPeer implements Peer {
 
   /** Entry point of the shared 'message' listener. */
   receive(data: Buffer, isBinary: boolean): void {
-    if (this.route.options.rateLimit && !this.takeToken()) return
-    const event = new WsMessageEvent(
-      isBinary ? data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) : data.toString(),
-    ) as unknown as MessageEvent // the fields handlers read (type, data); see WsMessageEvent
+    // A Buffer from `ws` is never over shared memory.
+    const payload = isBinary
+      ? (data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer)
+      : data.toString()
+    if (this.route.options.rateLimit && !this.takeToken()) {
+      this.rateLimited(payload)
+      return
+    }
+    const event = new WsMessageEvent(payload) as unknown as MessageEvent // the fields handlers read (type, data); see WsMessageEvent
     if (this.opening) {
       this.opening = this.opening.then(() => void this.call('onMessage', event))
     } else {
@@ -282,9 +295,23 @@ export class WsPeer implements Peer {
       return true
     }
     this.route.stats.rateLimited++
-    if (this.strikes++ === 0) this.ws.send(rateLimitedReply)
-    if (this.strikes > limit.burst) this.close(1008, 'Rate limit exceeded')
+    if (++this.strikes > limit.burst) this.close(1008, 'Rate limit exceeded')
     return false
+  }
+
+  /** Every dropped message is answered, so a client waiting on a reply never waits for ever. */
+  private rateLimited(payload: string | ArrayBuffer): void {
+    if (this.ws.readyState !== 1) return
+    const onRateLimited = this.events.onRateLimited
+    if (!onRateLimited) {
+      this.sendData(rateLimitedReply)
+      return
+    }
+    try {
+      onRateLimited(payload, this.context)
+    } catch (err) {
+      this.report(err)
+    }
   }
 
   /** Calls a handler; a throw or a rejection goes to onError (or the route's logger). */

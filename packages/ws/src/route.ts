@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FlumenBindings, FlumenPlugin } from '@flumen/core'
-import { credentialExpiry, drainConnections, FlumenError } from '@flumen/core'
+import { ConnectionLimiter, credentialExpiry, drainConnections, FlumenError } from '@flumen/core'
 import type { Context, MiddlewareHandler } from 'hono'
 import type { WebSocket } from 'ws'
 import { WebSocketServer } from 'ws'
@@ -48,6 +48,7 @@ export const upgradeWebSocket = (
 ): WebSocketRoute => {
   if (typeof createEvents !== 'function') throw new Error('upgradeWebSocket: createEvents must be a function')
   const resolved = resolveOptions(options)
+  const limiter = new ConnectionLimiter(options, 'upgradeWebSocket')
   const heartbeat = resolved.heartbeat
   if (heartbeat && heartbeat.pongTimeoutMs >= heartbeat.intervalMs) {
     throw new Error('upgradeWebSocket: heartbeat.pongTimeoutMs must be shorter than heartbeat.intervalMs')
@@ -97,6 +98,7 @@ export const upgradeWebSocket = (
     stats,
     logError: (err) => console.error('[flumen/ws] handler failed:', err),
     onPeerClosed: (peer) => {
+      peer.releaseSlot?.()
       if (!peers.delete(peer)) return
       if (peers.size === 0) {
         clearInterval(pingTimer)
@@ -127,8 +129,10 @@ export const upgradeWebSocket = (
     expiresAt: number | undefined,
     events: WebSocketEvents,
     url: string,
+    releaseSlot: () => void,
   ): void => {
     const peer = new WsPeer(ws, user, events, route, url)
+    peer.releaseSlot = releaseSlot
     if (expiresAt !== undefined) peer.expiresAt = expiresAt
     ;(ws as PeerSocket)[kPeer] = peer
     peers.add(peer)
@@ -159,8 +163,15 @@ export const upgradeWebSocket = (
     if (origin !== undefined && resolved.isOriginAllowed && !resolved.isOriginAllowed(origin)) {
       throw new FlumenError('FORBIDDEN', 'Origin not allowed')
     }
-    if (peers.size >= resolved.maxConnections) throw new FlumenError('UNAVAILABLE', 'Too many connections')
-    const events = await createEvents(c)
+    // Taken before anything is awaited: handshakes in flight together count against each other.
+    const releaseSlot = limiter.acquire(c)
+    let events: WebSocketEvents
+    try {
+      events = await createEvents(c)
+    } catch (err) {
+      releaseSlot()
+      throw err
+    }
     const user = (c.var as Record<string, unknown>).user
     const expiresAt = credentialExpiry(c)
     const url = c.req.url
@@ -175,12 +186,18 @@ export const upgradeWebSocket = (
         })
       }
       wss.on('headers', addHeaders)
+      let opened = false
       try {
-        wss.handleUpgrade(incoming, socket, head, (ws) => open(ws, user, expiresAt, events, url))
+        wss.handleUpgrade(incoming, socket, head, (ws) => {
+          opened = true
+          open(ws, user, expiresAt, events, url, releaseSlot)
+        })
       } finally {
         wss.off('headers', addHeaders)
+        // `ws` refused the handshake itself (a bad key, a socket already gone): no connection.
+        if (!opened) releaseSlot()
       }
-    })
+    }, releaseSlot)
     return c.body(null)
   }
   return Object.assign(handler as unknown as MiddlewareHandler, {

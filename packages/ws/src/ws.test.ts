@@ -3,6 +3,7 @@ import type { Socket } from 'node:net'
 import { connect } from 'node:net'
 import type { FlumenBindings, FlumenServer } from '@flumen/core'
 import { createApp, FlumenError, prepareBatch, prepareFrame, serve } from '@flumen/core'
+import { leakCheck } from '@flumen/testing'
 import type { Hono } from 'hono'
 import type { WSEvents } from 'hono/ws'
 import { afterEach, describe, expect, it, vi } from 'vitest'
@@ -333,11 +334,9 @@ describe('upgradeWebSocket', () => {
     const received: string[] = []
     client.on('message', (data: Buffer) => received.push(data.toString()))
     for (let i = 0; i < 8; i++) client.send(`m${i}`)
-    await vi.waitFor(() =>
-      expect(received).toContain(
-        JSON.stringify({ type: 'error', code: 'RATE_LIMITED', message: 'Too many messages' }),
-      ),
-    )
+    const refusal = JSON.stringify({ type: 'error', code: 'RATE_LIMITED', message: 'Too many messages' })
+    // Every dropped message is answered, not only the first.
+    await vi.waitFor(() => expect(received.filter((m) => m === refusal)).toHaveLength(3))
     expect(received.filter((m) => m.startsWith('m'))).toEqual(['m0', 'm1', 'm2', 'm3', 'm4'])
     expect(client.readyState).toBe(WebSocket.OPEN)
     const closed = closeOf(client)
@@ -369,10 +368,38 @@ describe('upgradeWebSocket', () => {
     expect(() => upgradeWebSocket(() => echo, { protocols: ['bad protocol'] })).toThrow(/protocols/)
   })
 
+  it('gives a connection slot back when a later middleware refuses the upgrade or ws refuses the handshake', async () => {
+    let refuse = true
+    const { url, route } = await start(
+      (app) => {
+        app.use('/ws', async (c, next) => {
+          await next()
+          if (refuse) c.res = c.json({ error: { code: 'FORBIDDEN', message: 'no' } }, 403)
+        })
+      },
+      { maxConnections: 1 },
+    )
+    for (let i = 0; i < 3; i++) expect((await refused(url)).status).toBe(403)
+    refuse = false
+    // A handshake ws itself refuses (no Sec-WebSocket-Key) never opens either.
+    const raw = connect(Number(new URL(url).port), '127.0.0.1')
+    sockets.push(raw)
+    raw.write(
+      'GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    )
+    raw.resume()
+    await once(raw, 'close')
+    const client = await open(url)
+    expect(route.stats.connections).toBe(1)
+    client.close()
+  })
+
   it('opens and closes 1,000 connections without leaking listeners or timers', async () => {
-    const { url, route, server } = await start(echo, { heartbeat: { intervalMs: 1_000, pongTimeoutMs: 500 } })
-    const timersBefore = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
-    const listenersBefore = server.node.listenerCount('upgrade') + server.node.listenerCount('connection')
+    const { url, route, server } = await start(echo, {
+      heartbeat: { intervalMs: 1_000, pongTimeoutMs: 500 },
+      maxConnectionsPerIp: 1_000,
+    })
+    const check = await leakCheck({ emitters: [server.node] })
     const many: WebSocket[] = []
     for (let i = 0; i < 1_000; i += 100) {
       many.push(...(await Promise.all(Array.from({ length: 100 }, () => open(url)))))
@@ -387,14 +414,35 @@ describe('upgradeWebSocket', () => {
     )
     await vi.waitFor(() => expect(route.peers.size).toBe(0))
     expect(route.stats.connections).toBe(0)
-    expect(server.node.listenerCount('upgrade') + server.node.listenerCount('connection')).toBe(
-      listenersBefore,
-    )
-    await vi.waitFor(() =>
-      expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBeLessThanOrEqual(
-        timersBefore,
-      ),
-    )
+    clients.splice(0)
+    await check.assertClean()
+  })
+
+  it('leaves nothing behind after hostile clients: oversized messages, floods, garbage frames, slow readers', async () => {
+    const { url, route, server } = await start(echo, {
+      maxPayload: 1024,
+      rateLimit: { messagesPerSecond: 10, burst: 10 },
+      maxBufferedBytes: 64 * 1024,
+    })
+    const check = await leakCheck({ emitters: [server.node] })
+    for (let round = 0; round < 10; round++) {
+      const big = await open(url)
+      const bigClosed = once(big, 'close')
+      big.send('x'.repeat(4096)) // over maxPayload: 1009
+      const flood = await open(url)
+      const floodClosed = once(flood, 'close')
+      for (let i = 0; i < 50; i++) flood.send('spam') // past burst: 1008
+      const raw = connect(Number(new URL(url).port), '127.0.0.1')
+      raw.on('error', () => {})
+      raw.resume()
+      raw.write('GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n')
+      raw.write('Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n')
+      raw.write(Buffer.from([0x81, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])) // a 2^64 length frame
+      await Promise.all([bigClosed, floodClosed, once(raw, 'close')])
+    }
+    await vi.waitFor(() => expect(route.peers.size).toBe(0))
+    clients.splice(0)
+    await check.assertClean()
   })
 })
 

@@ -6,8 +6,8 @@ import type { Hono } from 'hono'
 
 export const installAll = (app: Hono<FlumenEnv>): FlumenPlugin[] => {
   const hub = createHub()
-  app.get('/ws', hub.websocket())
-  app.get('/sse', hub.sse())
+  app.get('/ws', hub.websocket({ maxConnections: 100_000, maxConnectionsPerIp: 100_000 }))
+  app.get('/sse', hub.sse({ maxConnections: 100_000, maxConnectionsPerIp: 100_000 }))
   // Later packages (auth, uploads) add their middleware and routes here.
   return [hub]
 }

@@ -68,7 +68,7 @@ if (impl === 'raw') {
   // The hub's SSE route: streams subscribe to `bench`; POST /publish goes through hub.publish.
   const hub = createHub({ presence: false })
   const app = createApp()
-  app.get('/sse', hub.sse())
+  app.get('/sse', hub.sse({ maxConnections: 100_000, maxConnectionsPerIp: 100_000 }))
   app.post('/publish', async (c) => {
     await hub.publish('bench', await c.req.text())
     return c.body(null, 204)
