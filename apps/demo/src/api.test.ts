@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import type { FlumenServer } from '@flumen/core'
 import { serve } from '@flumen/core'
 import { openSse } from '@flumen/sse/test-client'
+import { leakCheck } from '@flumen/testing'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { buildDemo } from './app.js'
@@ -142,6 +143,44 @@ describe('sessions', () => {
     expect(huge.status).toBe(413)
   })
 
+  it('sign-out revokes the session: a cookie copied before no longer works, nor gets a token', async () => {
+    const { cookie } = await signIn('mallory')
+    expect((await fetch(`${base}/api/me`, { headers: { cookie } })).status).toBe(200)
+    const logout = await fetch(`${base}/api/logout`, { method: 'POST', headers: { cookie, origin: base } })
+    expect(logout.status).toBe(204)
+    expect((await fetch(`${base}/api/me`, { headers: { cookie } })).status).toBe(401)
+    expect((await fetch(`${base}/api/token`, { headers: { cookie } })).status).toBe(401)
+    expect(await statusOf(openWs({ cookie }))).toBe(401)
+  })
+
+  it('rate-limits write routes per user with a JSON 429: the HTTP chat route is no way around the socket limit', async () => {
+    const { token } = await signIn('spammer')
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
+    const statuses: number[] = []
+    for (let i = 0; i < 65; i++) {
+      const res = await fetch(`${base}/api/rooms/spam/messages`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ text: `m${i}` }),
+      })
+      statuses.push(res.status)
+      if (res.status === 429) {
+        expect(((await res.json()) as Json).error).toMatchObject({ code: 'RATE_LIMITED' })
+        expect(res.headers.get('retry-after')).toMatch(/^\d+$/)
+      } else await res.body?.cancel()
+    }
+    expect(statuses.filter((status) => status === 200)).toHaveLength(60)
+    expect(statuses.filter((status) => status === 429)).toHaveLength(5)
+    // Another user is not affected.
+    const other = await signIn('quiet')
+    const ok = await fetch(`${base}/api/rooms/spam/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${other.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ text: 'hello' }),
+    })
+    expect(ok.status).toBe(200)
+  })
+
   it('GET /api/me answers the user by token or cookie, else 401', async () => {
     const { token, cookie, user } = await signIn('bob')
     expect(
@@ -172,13 +211,30 @@ describe('/ws and /sse', () => {
     expect((await openWs({ cookie, origin: base })).readyState).toBe(WebSocket.OPEN)
   })
 
-  it('applies the topic rules: rooms for all, user:<id> for its user, dashboard read-only', async () => {
+  it('applies the topic rules: rooms read-only for clients, user:<id> for its user, dashboard read-only', async () => {
     const alice = await signIn('alice')
     const bob = await signIn('bob')
     const socket = await openWs({ cookie: alice.cookie })
     const ok = { type: 'ack' }
     expect(await request(socket, { type: 'subscribe', topic: 'room:lobby' })).toMatchObject(ok)
-    expect(await request(socket, { type: 'publish', topic: 'room:lobby', data: { hi: 1 } })).toMatchObject(ok)
+    // A client cannot publish to a room: it could claim to be someone else (from) or link anywhere.
+    const forged = { type: 'chat', id: 'x', from: { id: bob.user.id, name: 'bob' }, text: 'I am bob', at: 1 }
+    expect(await request(socket, { type: 'publish', topic: 'room:lobby', data: forged })).toMatchObject({
+      code: 'FORBIDDEN',
+    })
+    // Through the server's own method, the sender is who the session says.
+    const bobSocket = await openWs({ cookie: bob.cookie })
+    await request(bobSocket, { type: 'subscribe', topic: 'room:lobby' })
+    expect(
+      await request(socket, {
+        type: 'call',
+        method: 'chat.send',
+        data: { room: 'lobby', text: 'hi', from: 'bob' },
+      }),
+    ).toMatchObject({ type: 'result' })
+    expect(await nextMessage(bobSocket, (m) => m.topic === 'room:lobby')).toMatchObject({
+      data: { from: { id: alice.user.id, name: 'alice' }, text: 'hi' },
+    })
     expect(await request(socket, { type: 'subscribe', topic: `user:${alice.user.id}` })).toMatchObject(ok)
     expect(await request(socket, { type: 'subscribe', topic: `user:${bob.user.id}` })).toMatchObject({
       code: 'FORBIDDEN',
@@ -345,6 +401,27 @@ describe('uploads and files', () => {
     expect((await fetch(`${base}${record.url}`)).status).toBe(401)
     expect((await fetch(`${base}/files/nope`, { headers: { cookie } })).status).toBe(404)
     expect((await fetch(`${base}/files/..%2F.jwt-secret`, { headers: { cookie } })).status).toBe(404)
+  })
+
+  it('answers HEAD and ranges on files without holding a file descriptor', async () => {
+    const { cookie } = await signIn('heidi')
+    const { body, type } = multipart('big.bin', randomBytes(90_000))
+    const upload = await fetch(`${base}/api/uploads?room=share`, {
+      method: 'POST',
+      headers: { cookie, origin: base, 'content-type': type },
+      body: new Uint8Array(body),
+    })
+    const { url } = (await upload.json()) as { url: string }
+    const check = await leakCheck()
+    for (let i = 0; i < 100; i++) {
+      const head = await fetch(`${base}${url}`, { method: 'HEAD', headers: { cookie } })
+      expect(head.status).toBe(200)
+      expect(head.headers.get('content-length')).toBe('90000')
+    }
+    const part = await fetch(`${base}${url}`, { headers: { cookie, range: 'bytes=0-99' } })
+    expect(part.status).toBe(206)
+    expect((await part.arrayBuffer()).byteLength).toBe(100)
+    await check.assertClean()
   })
 
   it('413 over UPLOAD_MAX_BYTES and nothing kept; 400 without a room; 401 without a session', async () => {

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
-import { Readable } from 'node:stream'
 import type { AuthUser } from '@flumen/auth'
 import { auth, jwt, sessionCookie, topicRules } from '@flumen/auth'
 import type { Engine, EngineMessage, Hub } from '@flumen/broadcast'
@@ -9,10 +8,11 @@ import { redisEngine } from '@flumen/broadcast-redis'
 import type { FlumenEnv, FlumenPlugin } from '@flumen/core'
 import { createApp, createId, FlumenError } from '@flumen/core'
 import type { UploadsRoute } from '@flumen/uploads'
-import { diskStorage, uploads } from '@flumen/uploads'
+import { diskStorage, download, uploads } from '@flumen/uploads'
 import type { Context, Hono, MiddlewareHandler } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { secureHeaders } from 'hono/secure-headers'
+import { rateLimiter } from 'hono-rate-limiter'
 import { SignJWT } from 'jose'
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
 import { clientAssets } from './assets.js'
@@ -20,7 +20,13 @@ import type { DemoConfig } from './config.js'
 
 const namePattern = /^[A-Za-z0-9_-]{1,32}$/
 const maxTextLength = 2000
-const tokenTtlSec = 12 * 3600
+/** The session cookie: sign-in lasts this long unless the user signs out (which revokes it). */
+const sessionTtlSec = 12 * 3600
+/**
+ * Bearer tokens are short-lived and renewed with the session (`GET /api/token`): after sign-out no
+ * new one is issued, and live connections end when the last one expires (WebSocket close 4001).
+ */
+const tokenTtlSec = 15 * 60
 const issuer = 'flumen-rooms'
 
 export interface Demo {
@@ -45,7 +51,7 @@ export const buildDemo = (config: DemoConfig): Demo => {
     ? redisEngine({ url: config.redisUrl, prefix: 'flumen-rooms:' })
     : undefined
   const cookieSecret = createHash('sha256').update(`${config.jwtSecret}:cookie`).digest('hex')
-  const session = sessionCookie({ secret: cookieSecret, name: 'rooms_session', maxAgeSec: tokenTtlSec })
+  const session = sessionCookie({ secret: cookieSecret, name: 'rooms_session', maxAgeSec: sessionTtlSec })
   const jwtKey = new TextEncoder().encode(config.jwtSecret)
   const issueToken = (user: AuthUser): Promise<string> =>
     new SignJWT({ name: user.name })
@@ -63,8 +69,10 @@ export const buildDemo = (config: DemoConfig): Demo => {
   const hub = createHub({
     ...(engine && { engine }),
     authenticate: authn.verifyToken,
+    // Rooms are read by clients, written by the server only (chat.send, uploads): what a room
+    // carries names its sender as the server knows it, never as a client claims.
     authorize: topicRules({
-      'room:*': ['subscribe', 'publish'],
+      'room:*': ['subscribe'],
       'user:{id}': ['subscribe'],
       dashboard: ['subscribe'],
       'chat.send': ['call'],
@@ -139,12 +147,27 @@ export const buildDemo = (config: DemoConfig): Demo => {
     await next()
   }
 
+  // Write routes are rate limited per user (per address before sign-in), like the socket's own
+  // limit: the HTTP chat route must not be a way around it.
+  const clientAddress = (c: Context<FlumenEnv>): string => c.env.incoming.socket.remoteAddress ?? 'unknown'
+  const writeLimit = (limit: number, windowMs: number): MiddlewareHandler<FlumenEnv> =>
+    rateLimiter<FlumenEnv>({
+      windowMs,
+      limit,
+      standardHeaders: 'draft-7',
+      keyGenerator: (c) => {
+        const user = (c.var as { user?: AuthUser }).user
+        return user ? `user:${user.id}` : `ip:${clientAddress(c)}`
+      },
+      message: { error: { code: 'RATE_LIMITED', message: 'Too many requests: wait a moment and try again' } },
+    })
+
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
   app.get('/metrics', async (c) =>
     c.text(await registry.metrics(), 200, { 'content-type': registry.contentType }),
   )
 
-  app.post('/api/session', bodyLimit({ maxSize: 4096 }), async (c) => {
+  app.post('/api/session', writeLimit(20, 60_000), bodyLimit({ maxSize: 4096 }), async (c) => {
     let body: unknown
     try {
       body = await c.req.json()
@@ -159,8 +182,9 @@ export const buildDemo = (config: DemoConfig): Demo => {
     session.issue(c, user)
     return c.json({ token, user })
   })
-  app.post('/api/logout', (c) => {
-    session.clear(c)
+  // Revokes the session, not only the browser's cookie: a copy made before no longer works.
+  app.post('/api/logout', writeLimit(20, 60_000), async (c) => {
+    await session.revoke(c)
     return c.body(null, 204)
   })
   app.get('/api/token', authn, async (c) => {
@@ -169,15 +193,21 @@ export const buildDemo = (config: DemoConfig): Demo => {
   })
   app.get('/api/me', authn, (c) => c.json(c.var.user))
 
-  app.post('/api/rooms/:room/messages', authn, bodyLimit({ maxSize: 16 * 1024 }), async (c) => {
-    let body: { text?: unknown; id?: unknown }
-    try {
-      body = (await c.req.json()) as typeof body
-    } catch {
-      throw new FlumenError('BAD_REQUEST', 'Send JSON: {"text":"hello"}')
-    }
-    return c.json({ offset: await sendChat(c.var.user, c.req.param('room'), body?.text, body?.id) })
-  })
+  app.post(
+    '/api/rooms/:room/messages',
+    authn,
+    writeLimit(60, 10_000),
+    bodyLimit({ maxSize: 16 * 1024 }),
+    async (c) => {
+      let body: { text?: unknown; id?: unknown }
+      try {
+        body = (await c.req.json()) as typeof body
+      } catch {
+        throw new FlumenError('BAD_REQUEST', 'Send JSON: {"text":"hello"}')
+      }
+      return c.json({ offset: await sendChat(c.var.user, c.req.param('room'), body?.text, body?.id) })
+    },
+  )
 
   // The recent messages of a room (up to 100), for clients that could not recover a gap over the
   // socket (the `reset` event: the server restarted or the gap left the history window).
@@ -241,6 +271,7 @@ export const buildDemo = (config: DemoConfig): Demo => {
   app.post(
     '/api/uploads',
     authn,
+    writeLimit(30, 60_000),
     async (c, next) => {
       if (!namePattern.test(roomOf(c))) throw new FlumenError('BAD_REQUEST', 'Add ?room=<room name>')
       try {
@@ -252,22 +283,8 @@ export const buildDemo = (config: DemoConfig): Demo => {
     uploadRoute,
   )
 
-  app.get('/files/:id', authn, async (c) => {
-    const id = c.req.param('id')
-    const info = await storage.info(id)
-    const content = info && (await storage.read(id))
-    if (!info || !content) throw new FlumenError('NOT_FOUND', 'No such file')
-    return new Response(Readable.toWeb(content as Readable) as ReadableStream, {
-      headers: {
-        'content-type': info.type || 'application/octet-stream',
-        'content-length': String(info.size),
-        // Never rendered inline from this origin: an uploaded HTML file must not run here.
-        'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(info.name)}`,
-        'x-content-type-options': 'nosniff',
-        'cache-control': 'private, max-age=3600',
-      },
-    })
-  })
+  // HEAD without opening the file, ranges, ETags; never rendered inline as this origin.
+  app.get('/files/:id', authn, download({ storage }))
 
   const wsRoute = hub.websocket({ maxPayload: 64 * 1024 })
   const sseRoute = hub.sse()

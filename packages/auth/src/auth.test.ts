@@ -6,6 +6,7 @@ import type { FlumenServer } from '@flumen/core'
 import { createApp, serve } from '@flumen/core'
 import type { TestSseClient } from '@flumen/sse/test-client'
 import { openSse } from '@flumen/sse/test-client'
+import { leakCheck } from '@flumen/testing'
 import { exportJWK, exportSPKI, generateKeyPair, type JWK, SignJWT } from 'jose'
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import WebSocket from 'ws'
@@ -126,6 +127,10 @@ const start = async (options: { jwksUrl?: string; queryToken?: boolean } = {}): 
     session.issue(c, { id: 'carol', name: 'carol' })
     return c.json({ ok: true })
   })
+  app.post('/logout', async (c) => {
+    await session.revoke(c)
+    return c.body(null, 204)
+  })
   app.use('/api/*', authn)
   app.get('/api/me', (c) => c.json(c.var.user))
   app.post('/api/things', (c) => c.json({ created: true, by: c.var.user.id }, 201))
@@ -206,7 +211,8 @@ describe('auth: refused credentials, every transport', () => {
   ]
 
   it.each(badTokens)('%s → 401 over HTTP, WS (never an upgrade) and SSE', async (_name, make) => {
-    const { http, refusedUpgrade, sse } = await start()
+    const { http, refusedUpgrade, sse, server } = await start()
+    const check = await leakCheck({ emitters: [server.node], servers: [server.node] })
     const token = await make()
     const response = await http('/api/me', { headers: bearer(token) })
     expect(response.status).toBe(401)
@@ -217,6 +223,9 @@ describe('auth: refused credentials, every transport', () => {
     expect(await refusedUpgrade(bearer(token))).toBe(401)
     expect(await refusedUpgrade({}, ['flumen.v1', `bearer.${token}`])).toBe(401)
     expect((await sse(bearer(token))).response.statusCode).toBe(401)
+    for (const socket of sockets.splice(0)) socket.terminate()
+    for (const stream of streams.splice(0)) stream.close()
+    await check.assertClean()
   })
 
   it('no credentials → 401 with a plain challenge on every transport; the same body as a wrong key', async () => {
@@ -257,6 +266,20 @@ describe('auth: refused credentials, every transport', () => {
     const other = sessionCookie({ secret: 'x'.repeat(40) })
     expect(session.verify(value)).toBeDefined()
     expect(other.verify(value)).toBeUndefined()
+  })
+
+  it('sign-out revokes the session: a copy of its cookie made before no longer works', async () => {
+    const { http, open } = await start()
+    const cookie = (await http('/session', { method: 'POST' })).headers.get('set-cookie')!.split(';')[0]!
+    const other = (await http('/session', { method: 'POST' })).headers.get('set-cookie')!.split(';')[0]!
+    expect((await http('/api/me', { headers: { cookie } })).status).toBe(200)
+    const logout = await http('/logout', { method: 'POST', headers: { cookie } })
+    expect(logout.status).toBe(204)
+    expect(logout.headers.get('set-cookie')).toMatch(/Max-Age=0/i)
+    expect((await http('/api/me', { headers: { cookie } })).status).toBe(401)
+    await expect(open({ cookie })).rejects.toThrow(/401/)
+    // Another session of the same user is its own: still signed in.
+    expect((await http('/api/me', { headers: { cookie: other } })).status).toBe(200)
   })
 
   it('JWKS: unknown kid → 401; a key rotated in at the issuer is picked up', async () => {

@@ -1,6 +1,6 @@
-import { createHmac, timingSafeEqual } from 'node:crypto'
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Context } from 'hono'
-import { deleteCookie, setCookie } from 'hono/cookie'
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import type { Authenticated, AuthUser, Strategy } from './types.js'
 
 export interface SessionCookieOptions {
@@ -27,6 +27,44 @@ export interface SessionCookieOptions {
    * @default 'auto'
    */
   secure?: boolean | 'auto'
+  /**
+   * Where revoked sessions are remembered until they would have expired (`revoke()`, sign out).
+   * The default keeps them in this process: with several processes, give them one shared store
+   * (a Redis key per session id with its TTL, say), or a cookie revoked on one works on the others.
+   * @default an in-memory store
+   */
+  revocations?: RevocationStore
+}
+
+/** Remembers revoked session ids until their cookies would have expired anyway. */
+export interface RevocationStore {
+  revoke(sessionId: string, expiresAt: number): void | Promise<void>
+  isRevoked(sessionId: string): boolean | Promise<boolean>
+}
+
+/** Revoked session ids in memory, each forgotten once its cookie would have expired. */
+export const memoryRevocations = (): RevocationStore & { readonly size: number } => {
+  const revoked = new Map<string, number>()
+  let sweptAt = 0
+  const sweep = (now: number): void => {
+    // At most once a minute: an amortized walk, no timer to keep or stop.
+    if (now - sweptAt < 60_000) return
+    sweptAt = now
+    for (const [id, expiresAt] of revoked) if (expiresAt <= now) revoked.delete(id)
+  }
+  return {
+    get size() {
+      return revoked.size
+    },
+    revoke(sessionId, expiresAt) {
+      sweep(Date.now())
+      revoked.set(sessionId, expiresAt)
+    },
+    isRevoked(sessionId) {
+      const expiresAt = revoked.get(sessionId)
+      return expiresAt !== undefined && expiresAt > Date.now()
+    },
+  }
 }
 
 export interface SessionCookie extends Strategy {
@@ -38,13 +76,20 @@ export interface SessionCookie extends Strategy {
   verify(value: string): Authenticated | undefined
   /** Issues a fresh cookie (new expiry, current secret) for the signed-in user of `c`. */
   rotate(c: Context): string
-  /** Removes the cookie from the browser (sign out). */
+  /** Removes the cookie from the browser (it stays valid if it was copied: see `revoke`). */
   clear(c: Context): void
+  /**
+   * Signs out for good: the request's session is revoked (a copy of its cookie no longer works,
+   * in every process that shares `revocations`) and the cookie is removed from the browser.
+   */
+  revoke(c: Context): Promise<void>
 }
 
 interface SessionPayload {
   u: AuthUser
   exp: number
+  /** Session id, what revocation names. */
+  sid: string
 }
 
 const version = 'v1'
@@ -69,9 +114,14 @@ export const sessionCookie = (options: SessionCookieOptions): SessionCookie => {
   if (sameSite === 'None' && secureOption === false)
     throw new Error('sessionCookie: sameSite None needs secure cookies')
 
+  const revocations = options.revocations ?? memoryRevocations()
+  if (typeof revocations?.revoke !== 'function' || typeof revocations.isRevoked !== 'function')
+    throw new Error('sessionCookie: revocations must have revoke() and isRevoked()')
+
   const sign = (secret: string, body: string): Buffer => createHmac('sha256', secret).update(body).digest()
 
-  const verify = (value: string): Authenticated | undefined => {
+  /** The signed payload of a cookie value, or undefined. */
+  const read = (value: string): SessionPayload | undefined => {
     const parts = value.split('.')
     if (parts.length !== 3 || parts[0] !== version) return undefined
     const body = `${parts[0]}.${parts[1]}`
@@ -88,15 +138,23 @@ export const sessionCookie = (options: SessionCookieOptions): SessionCookie => {
       return undefined
     }
     if (typeof payload?.exp !== 'number' || typeof payload.u?.id !== 'string') return undefined
-    const expiresAt = payload.exp * 1000
-    if (expiresAt <= Date.now()) return undefined
-    return { user: payload.u, expiresAt, via: 'cookie' }
+    if (payload.exp * 1000 <= Date.now()) return undefined
+    return payload
+  }
+
+  const verify = (value: string): Authenticated | undefined => {
+    const payload = read(value)
+    return payload && { user: payload.u, expiresAt: payload.exp * 1000, via: 'cookie' }
   }
 
   const issue = (c: Context, user: AuthUser): string => {
     if (typeof user?.id !== 'string' || user.id.length === 0)
       throw new Error('sessionCookie.issue: user.id must be a non-empty string')
-    const payload: SessionPayload = { u: user, exp: Math.floor(Date.now() / 1000) + maxAgeSec }
+    const payload: SessionPayload = {
+      u: user,
+      exp: Math.floor(Date.now() / 1000) + maxAgeSec,
+      sid: randomBytes(12).toString('base64url'),
+    }
     const body = `${version}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`
     const value = `${body}.${sign(secrets[0]!, body).toString('base64url')}`
     if (value.length + cookieName.length > maxCookieBytes)
@@ -113,12 +171,23 @@ export const sessionCookie = (options: SessionCookieOptions): SessionCookie => {
     return value
   }
 
+  const clear = (c: Context): void => {
+    deleteCookie(c, cookieName, {
+      path: options.path ?? '/',
+      ...(options.domain !== undefined && { domain: options.domain }),
+    })
+  }
+
   return {
     name: 'sessionCookie',
     cookieName,
     async authenticate(credentials) {
       const value = credentials.cookie(cookieName)
-      return value === undefined ? undefined : verify(value)
+      const payload = value === undefined ? undefined : read(value)
+      if (!payload) return undefined
+      // Cookies from before session ids existed have none: they cannot be revoked, only expire.
+      if (typeof payload.sid === 'string' && (await revocations.isRevoked(payload.sid))) return undefined
+      return { user: payload.u, expiresAt: payload.exp * 1000, via: 'cookie' }
     },
     issue,
     verify,
@@ -127,11 +196,12 @@ export const sessionCookie = (options: SessionCookieOptions): SessionCookie => {
       if (!user) throw new Error('sessionCookie.rotate: no signed-in user on this request')
       return issue(c, user)
     },
-    clear(c) {
-      deleteCookie(c, cookieName, {
-        path: options.path ?? '/',
-        ...(options.domain !== undefined && { domain: options.domain }),
-      })
+    clear,
+    async revoke(c) {
+      const value = getCookie(c, cookieName)
+      const payload = value === undefined ? undefined : read(value)
+      if (typeof payload?.sid === 'string') await revocations.revoke(payload.sid, payload.exp * 1000)
+      clear(c)
     },
   }
 }
