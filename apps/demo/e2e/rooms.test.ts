@@ -206,6 +206,20 @@ describe.skipIf(!hasChromium)('Flumen Rooms in Chromium', () => {
     })
     await page.waitForSelector('#uploads .upload.failed', { timeout: 20_000 })
     expect(await page.textContent('#uploads .upload.failed')).toMatch(/huge\.bin is too large/)
+    // The browser's own XHR reads the JSON 413 while it is still sending the 21 MiB body.
+    const answer = await page.evaluate(
+      () =>
+        new Promise<{ status: number; body: string }>((resolve) => {
+          const xhr = new XMLHttpRequest()
+          xhr.open('POST', '/api/uploads?room=lobby')
+          xhr.onloadend = () => resolve({ status: xhr.status, body: xhr.responseText })
+          const form = new FormData()
+          form.append('file', new Blob([new Uint8Array(21 * 1024 * 1024)]), 'huge.bin')
+          xhr.send(form)
+        }),
+    )
+    expect(answer.status).toBe(413)
+    expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'TOO_LARGE' } })
     await page.screenshot({ path: join(artifacts, '7-errors.png') })
     await context.close()
   }, 60_000)
