@@ -93,11 +93,12 @@ export interface HistoryOptions {
   maxBytes?: number
 }
 
-export const historyDefaults: { readonly size: 1000; readonly ttlMs: 600_000; readonly maxBytes: 4_194_304 } = {
-  size: 1000,
-  ttlMs: 600_000,
-  maxBytes: 4_194_304,
-}
+export const historyDefaults: { readonly size: 1000; readonly ttlMs: 600_000; readonly maxBytes: 4_194_304 } =
+  {
+    size: 1000,
+    ttlMs: 600_000,
+    maxBytes: 4_194_304,
+  }
 
 /** Checks history options up front and fills in the defaults. */
 export const resolveHistory = (options: HistoryOptions = {}, owner = 'engine'): Required<HistoryOptions> => {
