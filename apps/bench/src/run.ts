@@ -4,6 +4,7 @@
 // (the first implementation) are printed per scenario and written to results/.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { startRedisCluster } from '@flumen/testing'
 import type { LoadResult } from './load/protocol.js'
 import type { RunningServer } from './proc.js'
 import { cpuTimeMs, residentMemory, runLoad, startServer } from './proc.js'
@@ -216,14 +217,15 @@ const scenarios: Scenario[] = [
       { id: 'flumen-hub', label: 'one node, memory engine (reference)' },
       { id: 'flumen-redis', label: 'one node, Redis engine' },
       { id: 'flumen-redis-2', label: 'two nodes, Redis engine' },
+      { id: 'flumen-cluster-2', label: 'two nodes, Redis Cluster (3 masters)' },
     ],
     unit: 'deliveries/s',
     higherIsBetter: true,
     opsName: 'delivery',
     run: async (server) => {
-      const twoNodes = server.child.spawnargs.includes('flumen-redis-2')
+      const impl = server.child.spawnargs.at(-1)!
       // The second node shares the Redis prefix (set once per bench run); clients alternate.
-      const second = twoNodes ? await startServer('ws', 'flumen-redis') : undefined
+      const second = impl.endsWith('-2') ? await startServer('ws', impl.slice(0, -2)) : undefined
       try {
         return await measured(
           server,
@@ -424,6 +426,12 @@ const main = async (): Promise<void> => {
   const started = Date.now()
   const report: { scenario: string; title: string; unit: string; rows: Row[] }[] = []
   const markdown: string[] = []
+  // A Redis Cluster for the scenarios that need one, started once (3 masters, no replicas).
+  if (selected.some((scenario) => scenario.impls.some((impl) => impl.id.startsWith('flumen-cluster')))) {
+    const cluster = await startRedisCluster({ masters: 3, replicas: 0 })
+    process.env.BENCH_REDIS_CLUSTER = JSON.stringify(cluster.startupNodes)
+    stopCluster = () => cluster.destroy()
+  }
   for (const scenario of selected) {
     const samples = new Map<string, Sample[]>()
     const failures = new Map<string, number>()
@@ -473,6 +481,9 @@ const main = async (): Promise<void> => {
   console.log(
     `bench: ${selected.length} scenarios in ${meta.durationS} s; results in apps/bench/results/latest.{json,md}`,
   )
+  await stopCluster?.()
 }
+
+let stopCluster: (() => Promise<void>) | undefined
 
 await main()

@@ -4,10 +4,15 @@ import { createHub } from '@flumen/broadcast'
 import { createApp, serve } from '@flumen/core'
 import { redisEngine } from './index.js'
 
+// REDIS_URL for one Redis, CLUSTER (JSON startup nodes) for a Redis Cluster.
+const topology = process.env.CLUSTER
+  ? { cluster: JSON.parse(process.env.CLUSTER) as { host: string; port: number }[] }
+  : { url: process.env.REDIS_URL! }
 const engine = redisEngine({
-  url: process.env.REDIS_URL!,
+  ...topology,
   prefix: process.env.PREFIX!,
   nodeTtlMs: Number(process.env.NODE_TTL_MS ?? 10_000),
+  positionCheckMs: Number(process.env.POSITION_CHECK_MS ?? 5_000),
   unavailableAfterMs: 200,
   logError: () => {},
 })

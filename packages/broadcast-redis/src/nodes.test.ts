@@ -1,54 +1,33 @@
-import { type ChildProcess, fork, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import type { AddressInfo } from 'node:net'
-import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import type { TestSseClient } from '@flumen/sse/test-client'
 import { openSse } from '@flumen/sse/test-client'
+import type { ForkedServer, RedisServer } from '@flumen/testing'
+import {
+  forkServer,
+  requireRedis,
+  sharedRedisUrl,
+  startRedis as startOwnRedis,
+  uniquePrefix,
+} from '@flumen/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { redisAvailable, redisUrl, uniquePrefix } from './test-redis.js'
+
+const available = await requireRedis()
 
 type Json = Record<string, unknown>
 
 const fixture = fileURLToPath(new URL('./node.fixture.ts', import.meta.url))
-const tsconfig = fileURLToPath(new URL('../../../tsconfig.spec.json', import.meta.url))
 
 const cleanups: (() => unknown)[] = []
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
-interface Node {
-  port: number
-  child: ChildProcess
-  kill(): Promise<void>
-}
-
 /** A Flumen node in its own process. */
-const startNode = async (env: Record<string, string>): Promise<Node> => {
-  const child = fork(fixture, [], {
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, TSX_TSCONFIG_PATH: tsconfig, ...env },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  })
-  const node: Node = {
-    port: 0,
-    child,
-    kill: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return
-      child.kill('SIGKILL')
-      await once(child, 'exit')
-    },
-  }
-  cleanups.push(node.kill)
-  const [message] = (await Promise.race([
-    once(child, 'message'),
-    once(child, 'exit').then(() => {
-      throw new Error('the node exited before it was ready')
-    }),
-  ])) as [{ port: number }]
-  node.port = message.port
+const startNode = async (env: Record<string, string>): Promise<ForkedServer> => {
+  const node = await forkServer(fixture, env)
+  cleanups.push(() => node.kill())
   return node
 }
 
@@ -60,7 +39,7 @@ interface Client {
 }
 
 let nextId = 1
-const connect = async (node: Node, user: string): Promise<Client> => {
+const connect = async (node: ForkedServer, user: string): Promise<Client> => {
   const socket = new WebSocket(`ws://127.0.0.1:${node.port}/ws?user=${user}`, 'flumen.v1')
   cleanups.push(() => socket.terminate())
   const received: Json[] = []
@@ -100,7 +79,7 @@ const connect = async (node: Node, user: string): Promise<Client> => {
 }
 
 const sse = async (
-  node: Node,
+  node: ForkedServer,
   query: string,
   headers: Record<string, string> = {},
 ): Promise<TestSseClient> => {
@@ -112,43 +91,16 @@ const sse = async (
 const messagesOf = (client: Client, topic: string): Json[] =>
   client.received.filter((m) => m.type === 'message' && m.topic === topic)
 
-const freePort = async (): Promise<number> => {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const port = (server.address() as AddressInfo).port
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
 /** A Redis of our own, to kill and restart without touching the shared one. */
-const startRedis = async (port: number): Promise<() => Promise<void>> => {
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  )
-  let output = ''
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString()
-      if (output.includes('Ready to accept connections')) resolve()
-    })
-    child.once('exit', () => reject(new Error(`redis-server exited: ${output}`)))
-  })
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return
-    child.kill('SIGKILL')
-    await once(child, 'exit')
-  }
-  cleanups.push(stop)
-  return stop
+const startRedis = async (): Promise<RedisServer> => {
+  const server = await startOwnRedis()
+  cleanups.push(() => server.destroy())
+  return server
 }
 
-describe.skipIf(!redisAvailable)('two nodes on one Redis', () => {
+describe.skipIf(!available)('two nodes on one Redis', () => {
   it('a message published on node A reaches WS and SSE clients on node B, once', async () => {
-    const env = { REDIS_URL: redisUrl, PREFIX: uniquePrefix() }
+    const env = { REDIS_URL: sharedRedisUrl, PREFIX: uniquePrefix() }
     const [a, b] = await Promise.all([startNode(env), startNode(env)])
     const alice = await connect(a, 'alice')
     const bob = await connect(b, 'bob')
@@ -169,7 +121,7 @@ describe.skipIf(!redisAvailable)('two nodes on one Redis', () => {
   }, 30_000)
 
   it('a client that moves from A to B with since recovers exactly the gap', async () => {
-    const env = { REDIS_URL: redisUrl, PREFIX: uniquePrefix() }
+    const env = { REDIS_URL: sharedRedisUrl, PREFIX: uniquePrefix() }
     const [a, b] = await Promise.all([startNode(env), startNode(env)])
     const publisher = await connect(a, 'pub')
     const mover = await connect(a, 'mover')
@@ -193,7 +145,7 @@ describe.skipIf(!redisAvailable)('two nodes on one Redis', () => {
   }, 30_000)
 
   it('node B killed with SIGKILL: its presence entries expire', async () => {
-    const env = { REDIS_URL: redisUrl, PREFIX: uniquePrefix(), NODE_TTL_MS: '600' }
+    const env = { REDIS_URL: sharedRedisUrl, PREFIX: uniquePrefix(), NODE_TTL_MS: '600' }
     const [a, b] = await Promise.all([startNode(env), startNode(env)])
     const alice = await connect(a, 'alice')
     await alice.request({ type: 'subscribe', topic: 'room:p' })
@@ -218,9 +170,8 @@ describe.skipIf(!redisAvailable)('two nodes on one Redis', () => {
   }, 30_000)
 
   it('Redis restarted mid-stream: both nodes recover, acked publishes are delivered, failed ones were reported', async () => {
-    const port = await freePort()
-    let stopRedis = await startRedis(port)
-    const env = { REDIS_URL: `redis://127.0.0.1:${port}`, PREFIX: uniquePrefix() }
+    const redis = await startRedis()
+    const env = { REDIS_URL: redis.url, PREFIX: uniquePrefix() }
     const [a, b] = await Promise.all([startNode(env), startNode(env)])
     const publisher = await connect(a, 'pub')
     const reader = await connect(b, 'reader')
@@ -239,9 +190,9 @@ describe.skipIf(!redisAvailable)('two nodes on one Redis', () => {
       }
     })()
     await new Promise((resolve) => setTimeout(resolve, 400))
-    await stopRedis()
+    await redis.stop()
     await new Promise((resolve) => setTimeout(resolve, 500))
-    stopRedis = await startRedis(port)
+    await redis.start()
     // Both nodes come back: publishes are acked again and reach the reader on the other node.
     const resumedAt = acked.length
     const deadline = Date.now() + 10_000

@@ -77,8 +77,10 @@ export interface Engine {
 /** How long and how much history each topic keeps. */
 export interface HistoryOptions {
   /**
-   * Messages kept per topic for recovery; 0 turns history off.
-   * @default 1000
+   * Messages kept per topic for recovery; 0 turns history off. Mostly the bytes and the age bound
+   * the window: 1,000 would be one second at 1,000 messages/s, so clients away longer would get
+   * resets under load.
+   * @default 100_000
    */
   size?: number
   /**
@@ -93,12 +95,15 @@ export interface HistoryOptions {
   maxBytes?: number
 }
 
-export const historyDefaults: { readonly size: 1000; readonly ttlMs: 600_000; readonly maxBytes: 4_194_304 } =
-  {
-    size: 1000,
-    ttlMs: 600_000,
-    maxBytes: 4_194_304,
-  }
+export const historyDefaults: {
+  readonly size: 100_000
+  readonly ttlMs: 600_000
+  readonly maxBytes: 4_194_304
+} = {
+  size: 100_000,
+  ttlMs: 600_000,
+  maxBytes: 4_194_304,
+}
 
 /** Checks history options up front and fills in the defaults. */
 export const resolveHistory = (options: HistoryOptions = {}, owner = 'engine'): Required<HistoryOptions> => {

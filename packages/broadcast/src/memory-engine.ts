@@ -10,6 +10,7 @@ import type {
 } from './engine.js'
 import { resolveHistory } from './engine.js'
 import { HistoryLog } from './history-log.js'
+import { recoveryOf } from './recovery.js'
 
 interface Stream {
   readonly epoch: string
@@ -219,17 +220,10 @@ export const memoryEngine = (options: MemoryEngineOptions = {}): MemoryEngine =>
         const recovered = since === undefined || (since.epoch === position.epoch && since.offset === 0)
         return { recovered, messages: [], position }
       }
-      const position = { epoch: stream.epoch, offset: stream.offset }
-      if (!since) return { recovered: true, messages: [], position }
-      if (since.epoch !== stream.epoch || since.offset > stream.offset) {
-        return { recovered: false, messages: [], position }
-      }
-      if (since.offset === stream.offset) return { recovered: true, messages: [], position }
-      expire(stream, Date.now())
-      const oldest = stream.log.oldestOffset
-      if (oldest === undefined || oldest > since.offset + 1)
-        return { recovered: false, messages: [], position }
-      return { recovered: true, messages: stream.log.after(since.offset), position }
+      return recoveryOf(since, { epoch: stream.epoch, offset: stream.offset }, () => {
+        expire(stream, Date.now())
+        return stream.log.after(since!.offset)
+      })
     },
     async presenceAdd(topic, member) {
       assertOpen()

@@ -1,8 +1,8 @@
 import { auth, jwt } from '@flumen/auth'
-import type { Hub } from '@flumen/broadcast'
-import { createHub } from '@flumen/broadcast'
+import type { Engine, EngineListener, Hub } from '@flumen/broadcast'
+import { createHub, memoryEngine } from '@flumen/broadcast'
 import type { FlumenServer, Peer } from '@flumen/core'
-import { createApp, serve } from '@flumen/core'
+import { createApp, FlumenError, serve } from '@flumen/core'
 import { SignJWT } from 'jose'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { Client, ClientOptions, ClientState } from './node.js'
@@ -23,7 +23,9 @@ interface Started {
   restart(): Promise<void>
 }
 
-const start = async (options: { withAuth?: boolean; port?: number } = {}): Promise<Started> => {
+const start = async (
+  options: { withAuth?: boolean; port?: number; engine?: () => Engine } = {},
+): Promise<Started> => {
   let hub!: Hub
   let server!: FlumenServer
   let route!: { peers: ReadonlySet<Peer> }
@@ -31,7 +33,7 @@ const start = async (options: { withAuth?: boolean; port?: number } = {}): Promi
     const authn = auth({ strategies: [jwt({ secret, clockToleranceSec: 0 })] })
     hub = createHub({
       ...(options.withAuth && { authenticate: authn.verifyToken }),
-      history: { size: 10_000 },
+      ...(options.engine ? { engine: options.engine() } : { history: { size: 10_000 } }),
       logError: () => {},
     })
     hub.method('add', (data) => {
@@ -166,6 +168,61 @@ describe('createClient', () => {
     await started.hub.publish('t', 2)
     await waitFor(() => got.length === 2)
     expect(got).toEqual([1, 2])
+  })
+
+  it('asks again, with backoff, for a topic the server refused for a passing reason (UNAVAILABLE)', async () => {
+    // An engine whose storage is down for the first three history reads (Redis restarting, say).
+    let outages = 3
+    const flaky = (): Engine => {
+      const engine = memoryEngine()
+      return {
+        ...engine,
+        attach: (listener) => engine.attach(listener),
+        history: async (topic, since) => {
+          if (outages-- > 0) throw new FlumenError('UNAVAILABLE', 'Redis is unavailable')
+          return engine.history(topic, since)
+        },
+      }
+    }
+    const started = await start({ engine: flaky })
+    const c = client({ url: started.url })
+    const got: number[] = []
+    const errors: string[] = []
+    c.on('error', (err) => errors.push(err.code))
+    const sub = c.subscribe<number>('t', (n) => got.push(n))
+    expect(await sub.ready).toEqual({ recovered: true })
+    expect(outages).toBeLessThan(0)
+    await started.hub.publish('t', 1)
+    await waitFor(() => got.length === 1)
+    expect(errors).toEqual([])
+  })
+
+  it('reports a reset when a live topic moves to another epoch (the server lost its history)', async () => {
+    // An engine whose epoch changes under a live subscriber, as after Redis lost writes.
+    let epochSuffix = ''
+    const moving = (): Engine => {
+      const engine = memoryEngine()
+      return {
+        ...engine,
+        attach: (listener: EngineListener) =>
+          engine.attach({
+            ...listener,
+            onMessage: (message) => listener.onMessage({ ...message, epoch: message.epoch + epochSuffix }),
+          }),
+      }
+    }
+    const started = await start({ engine: moving })
+    const c = client({ url: started.url })
+    const resets: { epoch: string; offset: number }[] = []
+    c.on('reset', ({ epoch, offset }) => resets.push({ epoch, offset }))
+    const got: number[] = []
+    await c.subscribe<number>('t', (n) => got.push(n)).ready
+    await started.hub.publish('t', 1)
+    await waitFor(() => got.length === 1)
+    epochSuffix = '-after-loss'
+    await started.hub.publish('t', 2)
+    await waitFor(() => got.length === 2)
+    expect(resets).toEqual([{ epoch: expect.stringMatching(/-after-loss$/), offset: 1 }])
   })
 
   it('loses and repeats nothing across 20 forced reconnects while the server keeps publishing', async () => {

@@ -122,7 +122,12 @@ interface TopicState {
   readonly ready: Promise<{ recovered: boolean }>
   /** Set until `ready` settles. */
   settle: { resolve(value: { recovered: boolean }): void; reject(err: FlumenClientError): void } | undefined
+  /** Subscribes refused for a passing reason (UNAVAILABLE…) in a row: the backoff of the next try. */
+  failures: number
 }
+
+/** Refusals that say the topic itself is not to be had: the subscription ends. Others are retried. */
+const permanentRefusals = new Set(['FORBIDDEN', 'UNAUTHORIZED', 'BAD_REQUEST', 'NOT_FOUND'])
 
 interface Queued {
   readonly message: Record<string, unknown>
@@ -259,14 +264,24 @@ export const createClientWith = (factory: SocketFactory, options: ClientOptions)
         // Recovered: the missed messages follow and move the position; otherwise start from now.
         if (!since || ack.recovered !== true) sub.position = position
         sub.live = true
+        sub.failures = 0
         if (since && ack.recovered !== true) emit('reset', { topic, ...position })
         sub.settle?.resolve({ recovered: !since || ack.recovered === true })
         sub.settle = undefined
       },
       (err: FlumenClientError) => {
         if (err.code === 'DISCONNECTED' || err.code === 'CLOSED') return // retried on reconnect
-        if (err.code === 'TIMEOUT') {
+        if (err.code === 'TIMEOUT' && err.message.startsWith('No answer')) {
           socket?.close(4000, 'Subscribe timed out') // a fresh connection retries it
+          return
+        }
+        // A passing refusal (the server's engine is down, a rate limit): the topic is still wanted,
+        // so it is asked for again with backoff on this connection (or after the next reconnect).
+        if (!permanentRefusals.has(err.code)) {
+          const attempt = sub.failures++
+          later(retryDelayMs(attempt), () => {
+            if (topics.get(topic) === sub && !sub.live && socket?.isOpen) sendSubscribe(topic, sub)
+          })
           return
         }
         topics.delete(topic)
@@ -296,6 +311,9 @@ export const createClientWith = (factory: SocketFactory, options: ClientOptions)
         const position = sub.position
         // Already seen (a recovery overlapping live delivery): drop.
         if (position && position.epoch === epoch && offset <= position.offset) return
+        // Another epoch while live: the server's history is not the one this client followed (it
+        // was lost); what came between cannot be known, so the app resyncs.
+        if (position && position.epoch !== epoch) emit('reset', { topic, epoch, offset: offset - 1 })
         sub.position = { epoch, offset }
         const meta = { topic, epoch, offset }
         for (const handler of sub.handlers) {
@@ -544,6 +562,7 @@ export const createClientWith = (factory: SocketFactory, options: ClientOptions)
           live: false,
           ready,
           settle,
+          failures: 0,
         }
         sub = created
         topics.set(topic, created)

@@ -2,4 +2,17 @@ export type { ClientOutcome, ClientReply, FetchBody, FetchRequest } from './clie
 export { curl, fetchOutOfProcess } from './clients.js'
 export type { LeakCheck, LeakCheckOptions, LeakSnapshot } from './leaks.js'
 export { leakCheck } from './leaks.js'
+export type { ForkedServer } from './process.js'
+export { forkServer } from './process.js'
+export type { RedisCluster, RedisServer, RedisServerOptions, SentinelSetup } from './redis.js'
+export {
+  freePort,
+  pingRedis,
+  requireRedis,
+  sharedRedisUrl,
+  startRedis,
+  startRedisCluster,
+  startSentinel,
+  uniquePrefix,
+} from './redis.js'
 export { waitFor } from './wait.js'

@@ -28,6 +28,8 @@ const impl = implementation([
   'flumen-hub',
   'flumen-redis',
   'flumen-redis-2',
+  'flumen-cluster',
+  'flumen-cluster-2',
 ])
 const hash = 0x23
 
@@ -94,17 +96,22 @@ if (impl === 'raw') {
   }
   app.get('/', route)
   announce(await flumenServe(app, { port: 0, hostname: '127.0.0.1' }))
-} else if (impl === 'flumen-hub' || impl === 'flumen-redis' || impl === 'flumen-redis-2') {
+} else if (
+  impl.startsWith('flumen-hub') ||
+  impl.startsWith('flumen-redis') ||
+  impl.startsWith('flumen-cluster')
+) {
   // The broadcast hub speaking protocol v1: clients subscribe to `bench` and publish to it.
   // Presence is off: the scenario measures message delivery, not 2,000² join events at setup.
   // The Redis variants share one prefix per bench run (BENCH_REDIS_PREFIX), so nodes meet.
+  // The Cluster variants start from BENCH_REDIS_CLUSTER (JSON startup nodes, set by the runner).
+  const prefix = process.env.BENCH_REDIS_PREFIX ?? `flumen-bench:${process.pid}:`
   const engine =
     impl === 'flumen-hub'
       ? undefined
-      : redisEngine({
-          url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-          prefix: process.env.BENCH_REDIS_PREFIX ?? `flumen-bench:${process.pid}:`,
-        })
+      : impl.startsWith('flumen-cluster')
+        ? redisEngine({ cluster: JSON.parse(process.env.BENCH_REDIS_CLUSTER ?? '[]'), prefix })
+        : redisEngine({ url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix })
   const hub = createHub({ presence: false, ...(engine && { engine }) })
   const app = createApp()
   app.get('/', hub.websocket(benchLimits))
