@@ -1,22 +1,21 @@
-// prepack: ship apps/demo as template/ with the versions of the @flumen packages it depends on.
-import { cp, readFile, rm, writeFile } from 'node:fs/promises'
+// prepack: ship Flumen Rooms (apps/demo) as templates/rooms-base, and the versions of the @flumen
+// packages being published as templates/versions.json. postpack removes both.
+import { cp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const repo = join(here, '..', '..')
-const template = join(here, 'template')
-await rm(template, { recursive: true, force: true })
-await cp(join(repo, 'apps', 'demo'), template, {
+const base = join(here, 'templates', 'rooms-base')
+await rm(base, { recursive: true, force: true })
+await cp(join(repo, 'apps', 'demo'), base, {
   recursive: true,
-  filter: (source) => !/[\\/](node_modules|data|e2e|dist)([\\/]|$)/.test(source),
+  filter: (source) => !/[\\/](node_modules|data|e2e|dist|\.turbo)([\\/]|$)/.test(source),
 })
-// The @flumen packages the demo depends on, at the versions being published.
-const demo = JSON.parse(await readFile(join(repo, 'apps', 'demo', 'package.json'), 'utf8'))
+// Every published @flumen package, at the version being published.
 const versions = {}
-for (const name of Object.keys(demo.dependencies).filter((dep) => dep.startsWith('@flumen/'))) {
-  versions[name] = JSON.parse(
-    await readFile(join(repo, 'packages', name.slice(8), 'package.json'), 'utf8'),
-  ).version
+for (const dir of await readdir(join(repo, 'packages'))) {
+  const pkg = JSON.parse(await readFile(join(repo, 'packages', dir, 'package.json'), 'utf8'))
+  if (pkg.name.startsWith('@flumen/') && !pkg.private) versions[pkg.name] = pkg.version
 }
-await writeFile(join(template, 'versions.json'), `${JSON.stringify(versions, null, 2)}\n`)
+await writeFile(join(here, 'templates', 'versions.json'), `${JSON.stringify(versions, null, 2)}\n`)

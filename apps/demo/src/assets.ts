@@ -1,10 +1,12 @@
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
-import { build } from 'esbuild'
 import type { Context } from 'hono'
 
 const publicDir = fileURLToPath(new URL('../public/', import.meta.url))
-const tsconfig = fileURLToPath(new URL('../tsconfig.json', import.meta.url))
+const tsconfig = fileURLToPath(new URL('../public/tsconfig.json', import.meta.url))
+// `npm run build` bundles the page next to the compiled server (dist/public/app.js); from source
+// (npm run dev, the tests) it is bundled with esbuild on first request.
+const prebuilt = fileURLToPath(new URL('./public/app.js', import.meta.url))
 
 export interface ClientAssets {
   html(c: Context): Promise<Response>
@@ -12,21 +14,28 @@ export interface ClientAssets {
   styles(c: Context): Promise<Response>
 }
 
-// The page's script is bundled once (esbuild, @flumen/client's browser build) on first request.
+/** Bundles public/app.ts with @flumen/client's browser build (esbuild is a dev dependency). */
+const bundlePage = async (): Promise<string> => {
+  const { build } = await import('esbuild')
+  const result = await build({
+    entryPoints: [`${publicDir}app.ts`],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    minify: true,
+    write: false,
+    tsconfig,
+    logLevel: 'silent',
+  })
+  return result.outputFiles[0]!.text
+}
+
+// The page's script: the prebuilt bundle when there is one, else bundled once on first request.
 export const clientAssets = (): ClientAssets => {
   let bundle: Promise<string> | undefined
   const script = (): Promise<string> => {
-    bundle ??= build({
-      entryPoints: [`${publicDir}app.ts`],
-      bundle: true,
-      format: 'esm',
-      platform: 'browser',
-      target: 'es2022',
-      minify: true,
-      write: false,
-      tsconfig,
-      logLevel: 'silent',
-    }).then((result) => result.outputFiles[0]!.text)
+    bundle ??= readFile(prebuilt, 'utf8').catch(bundlePage)
     bundle.catch(() => {
       bundle = undefined
     })

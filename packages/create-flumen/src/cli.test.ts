@@ -1,6 +1,6 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
+// The scaffolder from the monorepo. Installing, testing, building and starting the apps it creates
+// from a real registry is the release rehearsal's (apps/release).
+import { execFile } from 'node:child_process'
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,123 +12,101 @@ const run = promisify(execFile)
 const packageDir = fileURLToPath(new URL('..', import.meta.url))
 const repo = join(packageDir, '..', '..')
 const cli = join(packageDir, 'src', 'cli.ts')
-// What the demo depends on is what the scaffolded app installs.
-const flumenPackages = Object.keys(
-  (JSON.parse(readFileSync(join(repo, 'apps', 'demo', 'package.json'), 'utf8')) as { dependencies: object })
-    .dependencies,
-)
-  .filter((name) => name.startsWith('@flumen/'))
-  .map((name) => name.slice('@flumen/'.length))
 
 const temps: string[] = []
-let app: ChildProcess | undefined
 afterAll(async () => {
-  if (app && app.exitCode === null) {
-    app.kill('SIGKILL')
-    await once(app, 'exit')
-  }
   await Promise.all(temps.map((dir) => rm(dir, { recursive: true, force: true })))
 })
 
-const temp = async (prefix: string): Promise<string> => {
-  const dir = await mkdtemp(join(tmpdir(), prefix))
+const target = async (name: string): Promise<string> => {
+  const dir = await mkdtemp(join(tmpdir(), 'create-flumen-'))
   temps.push(dir)
-  return dir
+  return join(dir, name)
 }
 
-const scaffold = (target: string): Promise<{ stdout: string; stderr: string }> =>
-  run(process.execPath, ['--import', 'tsx', cli, target], { cwd: repo })
+const create = (...args: string[]): Promise<{ stdout: string; stderr: string }> =>
+  run(process.execPath, ['--import', 'tsx', cli, ...args], { cwd: repo })
+
+interface AppPackage {
+  name: string
+  scripts: Record<string, string>
+  dependencies: Record<string, string>
+  devDependencies: Record<string, string>
+}
+
+const packageOf = async (dir: string): Promise<AppPackage> =>
+  JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as AppPackage
 
 describe('create-flumen', () => {
-  it('copies the demo as a standalone app with published version ranges, and refuses a non-empty directory', async () => {
-    const target = join(await temp('create-flumen-'), 'my-app')
-    const { stdout } = await scaffold(target)
-    expect(stdout).toContain('npm install')
-    expect(stdout).toContain('npm start')
-    const files = await readdir(target)
+  it('creates Flumen Rooms as a project of its own: scripts, tests, Dockerfile, its own README', async () => {
+    const dir = await target('my-app')
+    const { stdout } = await create(dir)
+    expect(stdout).toContain('npm run dev')
+    const files = await readdir(dir)
     expect(files.sort()).toEqual(
-      expect.arrayContaining(['.gitignore', 'README.md', 'package.json', 'public', 'src', 'tsconfig.json']),
+      expect.arrayContaining([
+        '.dockerignore',
+        '.gitignore',
+        'Dockerfile',
+        'README.md',
+        'package.json',
+        'public',
+      ]),
     )
     expect(files).not.toContain('e2e')
-    expect(await readdir(join(target, 'src'))).not.toContain('api.test.ts')
-    const pkg = JSON.parse(await readFile(join(target, 'package.json'), 'utf8')) as {
-      name: string
-      dependencies: Record<string, string>
-      scripts: Record<string, string>
-    }
+    expect(files).not.toContain('vitest.config.ts')
+    expect((await readdir(join(dir, 'src'))).sort()).toEqual(
+      expect.arrayContaining(['app.test.ts', 'app.ts', 'main.ts']),
+    )
+    expect(await readdir(join(dir, 'src'))).not.toContain('api.test.ts')
+    const pkg = await packageOf(dir)
     expect(pkg.name).toBe('my-app')
-    expect(pkg.scripts.start).toBe('tsx src/main.ts')
-    for (const [name, range] of Object.entries(pkg.dependencies)) {
-      expect(range).not.toBe('*')
+    expect(pkg.scripts).toMatchObject({
+      start: 'exec node dist/main.js',
+      test: 'vitest run',
+      dev: expect.any(String),
+    })
+    expect(pkg.devDependencies).toMatchObject({ esbuild: expect.any(String), tsx: expect.any(String) })
+    for (const [name, range] of Object.entries({ ...pkg.dependencies, ...pkg.devDependencies })) {
+      expect(range, name).not.toBe('*')
       if (name.startsWith('@flumen/')) expect(range).toMatch(/^\^\d+\.\d+\.\d+/)
     }
-    const tsconfig = await readFile(join(target, 'tsconfig.json'), 'utf8')
-    expect(tsconfig).not.toContain('../../')
-    await expect(scaffold(target)).rejects.toMatchObject({ stderr: expect.stringMatching(/not empty/) })
-    await expect(run(process.execPath, ['--import', 'tsx', cli], { cwd: repo })).rejects.toMatchObject({
-      stderr: expect.stringMatching(/Usage/),
-    })
+    expect(pkg.dependencies).not.toHaveProperty('@flumen/testing')
+    for (const config of ['tsconfig.json', 'tsconfig.build.json', 'public/tsconfig.json'])
+      expect(await readFile(join(dir, config), 'utf8')).not.toContain('../../')
+    const readme = await readFile(join(dir, 'README.md'), 'utf8')
+    expect(readme).toMatch(/^# my-app\n/)
+    expect(readme).not.toContain('npm create flumen')
+    expect(await readFile(join(dir, 'Dockerfile'), 'utf8')).toContain('CMD ["node", "dist/main.js"]')
   })
 
-  it('installs with the packed local packages, starts, answers /healthz and serves its page', async () => {
-    // Packs need dist/: build (turbo's cache makes this quick when nothing changed).
-    await run('npx', ['turbo', 'run', 'build', '--output-logs=errors-only'], {
-      cwd: repo,
-      maxBuffer: 1 << 24,
-    })
-    const tarballs = await temp('flumen-packs-')
-    for (const name of flumenPackages)
-      await run('npm', ['pack', '--silent', '--pack-destination', tarballs], {
-        cwd: join(repo, 'packages', name),
-      })
-    const packed = (await readdir(tarballs)).map((file) => join(tarballs, file))
-    expect(packed).toHaveLength(flumenPackages.length)
+  it('creates the minimal app: one Hono app with a hub, SSE and uploads', async () => {
+    const dir = await target('mini')
+    await create(dir, '--template', 'minimal')
+    expect((await readdir(join(dir, 'src'))).sort()).toEqual(['app.test.ts', 'app.ts', 'main.ts'])
+    const app = await readFile(join(dir, 'src', 'app.ts'), 'utf8')
+    for (const route of ['hub.websocket()', 'hub.sse()', 'uploads(']) expect(app).toContain(route)
+    const pkg = await packageOf(dir)
+    expect(Object.keys(pkg.dependencies).sort()).toEqual([
+      '@flumen/broadcast',
+      '@flumen/core',
+      '@flumen/uploads',
+      'hono',
+    ])
+    expect(pkg.scripts.start).toBe('exec node dist/main.js')
+  })
 
-    const target = join(await temp('create-flumen-'), 'rooms')
-    await scaffold(target)
-    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', ...packed], {
-      cwd: target,
-      maxBuffer: 1 << 24,
+  it('refuses a non-empty directory, an unknown template or option, and no directory', async () => {
+    const dir = await target('taken')
+    await create(dir, '-t', 'minimal')
+    await expect(create(dir)).rejects.toMatchObject({ stderr: expect.stringMatching(/not empty/) })
+    await expect(create(await target('x'), '--template', 'nope')).rejects.toMatchObject({
+      stderr: expect.stringMatching(/no template "nope"/),
     })
-    const installed = JSON.parse(
-      await readFile(join(target, 'node_modules', '@flumen', 'core', 'package.json'), 'utf8'),
-    )
-    expect(installed.name).toBe('@flumen/core')
-
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      cwd: target,
-      env: {
-        ...process.env,
-        PORT: '0',
-        HOST: '127.0.0.1',
-        DATA_DIR: join(target, 'data'),
-        TSX_TSCONFIG_PATH: '',
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
+    await expect(create(await target('y'), '--yolo')).rejects.toMatchObject({
+      stderr: expect.stringMatching(/unknown option --yolo/),
     })
-    app = child
-    let output = ''
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no start: ${output}`)), 60_000)
-      child.stdout!.on('data', (chunk: Buffer) => {
-        output += chunk.toString()
-        const match = /Flumen Rooms on (http:\/\/\S+)/.exec(output)
-        if (match) {
-          clearTimeout(timer)
-          resolve(match[1]!)
-        }
-      })
-      child.once('exit', (code) => reject(new Error(`exited with ${code}: ${output}`)))
-    })
-    const health = await fetch(new URL('/healthz', url))
-    expect(health.status).toBe(200)
-    expect(await health.json()).toEqual({ status: 'ok' })
-    const script = await fetch(new URL('/app.js', url))
-    expect(script.status).toBe(200)
-    expect(await script.text()).toContain('flumen.v1')
-    child.removeAllListeners('exit')
-    child.kill('SIGTERM')
-    const [code] = (await once(child, 'exit')) as [number]
-    expect(code).toBe(0)
+    await expect(create()).rejects.toMatchObject({ stderr: expect.stringMatching(/Usage/) })
+    expect((await create('--help')).stdout).toMatch(/--template/)
   })
 })

@@ -15,4 +15,6 @@ export {
   startSentinel,
   uniquePrefix,
 } from './redis.js'
+export type { Registry } from './registry.js'
+export { startRegistry } from './registry.js'
 export { waitFor } from './wait.js'

@@ -1,6 +1,18 @@
-// Event objects of the shapes Hono's WSEvents handlers receive. Node 20 has Event and
-// MessageEvent but no CloseEvent or ErrorEvent.
-import type { WSMessageReceive } from 'hono/ws'
+// Event objects of the shapes Hono's WSEvents handlers receive, typed without the DOM lib (Node 20
+// has Event but no CloseEvent, and its MessageEvent is not the DOM's), so the package's types check
+// in any Node project.
+
+/** What a message event carries: text as a string, binary as an ArrayBuffer (Hono's WSMessageReceive). */
+export type WsMessageData = string | Blob | ArrayBufferLike
+
+/** A socket's state, as `WebSocket.readyState`: connecting, open, closing, closed. */
+export type WsReadyState = 0 | 1 | 2 | 3
+
+/** Options of `ws.send()` (Hono's SendOptions). */
+export interface WsSendOptions {
+  /** Compress this message (with permessage-deflate negotiated). */
+  compress?: boolean
+}
 
 export class WsCloseEvent extends Event {
   readonly code: number
@@ -30,9 +42,9 @@ export class WsErrorEvent extends Event {
  * one of those per message costs more than the rest of the receive path.
  */
 export class WsMessageEvent {
-  readonly type = 'message'
-  readonly data: WSMessageReceive
-  constructor(data: WSMessageReceive) {
+  readonly type: string = 'message'
+  readonly data: WsMessageData
+  constructor(data: WsMessageData) {
     this.data = data
   }
 }

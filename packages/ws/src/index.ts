@@ -1,3 +1,4 @@
+export type { WsMessageData, WsReadyState, WsSendOptions } from './events.js'
 export { WsCloseEvent, WsErrorEvent, WsMessageEvent } from './events.js'
 export { encodeFrame } from './frame.js'
 export type { WebSocketOptions } from './options.js'

@@ -1,26 +1,27 @@
 import type { Peer, PreparedFrame } from '@flumen/core'
 import { createId, ExpiryTimer } from '@flumen/core'
-import type { SendOptions, WSReadyState } from 'hono/ws'
 import type { WebSocket } from 'ws'
+import type { WsReadyState, WsSendOptions } from './events.js'
 import { WsCloseEvent, WsErrorEvent, WsMessageEvent } from './events.js'
 import { encodeFrame, encodeTextFrame } from './frame.js'
 import type { ResolvedOptions } from './options.js'
 
-/** The handlers of a WebSocket route: Hono's WSEvents, with a context that also carries the Peer. */
+/**
+ * The handlers of a WebSocket route: Hono's WSEvents, with a context that also carries the Peer.
+ * Declared as methods so that handlers typed for `hono/ws` (with the DOM's MessageEvent and
+ * CloseEvent) are accepted as they are, while these types need no DOM lib.
+ */
 export interface WebSocketEvents {
-  onOpen?: (event: Event, ws: FlumenWSContext) => void | Promise<void>
-  onMessage?: (
-    event: MessageEvent<import('hono/ws').WSMessageReceive>,
-    ws: FlumenWSContext,
-  ) => void | Promise<void>
-  onClose?: (event: CloseEvent, ws: FlumenWSContext) => void | Promise<void>
-  onError?: (event: Event, ws: FlumenWSContext) => void | Promise<void>
+  onOpen?(event: Event, ws: FlumenWSContext): void | Promise<void>
+  onMessage?(event: WsMessageEvent, ws: FlumenWSContext): void | Promise<void>
+  onClose?(event: WsCloseEvent, ws: FlumenWSContext): void | Promise<void>
+  onError?(event: Event, ws: FlumenWSContext): void | Promise<void>
   /**
    * A message dropped by the rate limit (a Flumen extension of Hono's WSEvents): answer it in the
    * route's own protocol (the hub replies with the message's `id`). Without it each dropped message
    * is answered `{"type":"error","code":"RATE_LIMITED","message":"Too many messages"}`.
    */
-  onRateLimited?: (data: string | ArrayBuffer, ws: FlumenWSContext) => void
+  onRateLimited?(data: string | ArrayBuffer, ws: FlumenWSContext): void
 }
 
 /** Counters of one route, for metrics. */
@@ -87,8 +88,8 @@ export class FlumenWSContext {
     return this.peer.ws
   }
 
-  get readyState(): WSReadyState {
-    return this.peer.ws.readyState as WSReadyState
+  get readyState(): WsReadyState {
+    return this.peer.ws.readyState as WsReadyState
   }
 
   get url(): URL {
@@ -101,11 +102,11 @@ export class FlumenWSContext {
   }
 
   /** Always 'arraybuffer': binary messages arrive as ArrayBuffer. */
-  get binaryType(): BinaryType {
+  get binaryType(): 'arraybuffer' {
     return 'arraybuffer'
   }
 
-  send(source: string | ArrayBuffer | Uint8Array, options?: SendOptions): void {
+  send(source: string | ArrayBuffer | Uint8Array, options?: WsSendOptions): void {
     this.peer.sendData(source, options)
   }
 
@@ -207,7 +208,7 @@ export class WsPeer implements Peer {
   }
 
   /** `ws.send()` of the WSContext: the same send-buffer limit as prepared frames. */
-  sendData(data: string | ArrayBuffer | Uint8Array, options?: SendOptions): void {
+  sendData(data: string | ArrayBuffer | Uint8Array, options?: WsSendOptions): void {
     if (this.ws.readyState !== 1) return
     // A string's length stands in for its UTF-8 size: the limit is a bound, not an account.
     const size = typeof data === 'string' ? data.length : data.byteLength
@@ -244,7 +245,7 @@ export class WsPeer implements Peer {
       this.rateLimited(payload)
       return
     }
-    const event = new WsMessageEvent(payload) as unknown as MessageEvent // the fields handlers read (type, data); see WsMessageEvent
+    const event = new WsMessageEvent(payload)
     if (this.opening) {
       this.opening = this.opening.then(() => void this.call('onMessage', event))
     } else {
@@ -257,7 +258,7 @@ export class WsPeer implements Peer {
     clearTimeout(this.killTimer)
     this.expiry?.clear()
     this.route.onPeerClosed(this)
-    this.call('onClose', new WsCloseEvent(code, reason.toString()) as unknown as CloseEvent)
+    this.call('onClose', new WsCloseEvent(code, reason.toString()))
   }
 
   /**
@@ -317,7 +318,7 @@ export class WsPeer implements Peer {
   /** Calls a handler; a throw or a rejection goes to onError (or the route's logger). */
   private call(
     name: 'onOpen' | 'onMessage' | 'onClose',
-    event: Event | MessageEvent | CloseEvent,
+    event: Event | WsMessageEvent | WsCloseEvent,
   ): Promise<void> | undefined {
     const handler = this.events[name] as ((event: unknown, ws: FlumenWSContext) => unknown) | undefined
     if (!handler) return undefined
