@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
-import type { AuthUser } from '@flumen/auth'
+import type { AuthEnv, AuthUser, AuthVariables } from '@flumen/auth'
 import { auth, jwt, sessionCookie, topicRules } from '@flumen/auth'
 import type { Engine, EngineMessage, Hub } from '@flumen/broadcast'
 import { createHub } from '@flumen/broadcast'
@@ -31,7 +31,7 @@ const issuer = 'flumen-rooms'
 
 export interface Demo {
   app: Hono<FlumenEnv>
-  hub: Hub
+  hub: Hub<AuthUser>
   /** Plugins to pass to serve(): the hub (and its engine) and the dashboard timer. */
   plugins: FlumenPlugin[]
 }
@@ -66,7 +66,8 @@ export const buildDemo = (config: DemoConfig): Demo => {
     allowedOrigins: config.allowedOrigins,
     queryToken: true, // for clients that can set neither headers nor subprotocols; tokens are short-lived
   })
-  const hub = createHub({
+  // Every hub route is behind authn: the hub's callbacks get its AuthUser.
+  const hub = createHub<AuthUser>({
     ...(engine && { engine }),
     authenticate: authn.verifyToken,
     // Rooms are read by clients, written by the server only (chat.send, uploads): what a room
@@ -129,7 +130,7 @@ export const buildDemo = (config: DemoConfig): Demo => {
   hub.method('chat.send', async (data, { user }) => {
     const { room, text, id } = (data ?? {}) as { room?: unknown; text?: unknown; id?: unknown }
     if (typeof room !== 'string') throw new FlumenError('BAD_REQUEST', 'room is required')
-    return { offset: await sendChat(user as AuthUser, room, text, id) }
+    return { offset: await sendChat(user, room, text, id) }
   })
 
   const app = createApp()
@@ -149,14 +150,15 @@ export const buildDemo = (config: DemoConfig): Demo => {
 
   // Write routes are rate limited per user (per address before sign-in), like the socket's own
   // limit: the HTTP chat route must not be a way around it.
-  const clientAddress = (c: Context<FlumenEnv>): string => c.env.incoming.socket.remoteAddress ?? 'unknown'
-  const writeLimit = (limit: number, windowMs: number): MiddlewareHandler<FlumenEnv> =>
-    rateLimiter<FlumenEnv>({
+  type WriteEnv = FlumenEnv & { Variables: Partial<AuthVariables> }
+  const clientAddress = (c: Context<WriteEnv>): string => c.env.incoming.socket.remoteAddress ?? 'unknown'
+  const writeLimit = (limit: number, windowMs: number): MiddlewareHandler<WriteEnv> =>
+    rateLimiter<WriteEnv>({
       windowMs,
       limit,
       standardHeaders: 'draft-7',
       keyGenerator: (c) => {
-        const user = (c.var as { user?: AuthUser }).user
+        const user = c.var.user
         return user ? `user:${user.id}` : `ip:${clientAddress(c)}`
       },
       message: { error: { code: 'RATE_LIMITED', message: 'Too many requests: wait a moment and try again' } },
@@ -241,7 +243,7 @@ export const buildDemo = (config: DemoConfig): Demo => {
 
   // Uploads: progress to the uploader (user:<id>) and, less often, to the room; the file to the room.
   const roomOf = (c: Context): string => c.req.query('room') ?? ''
-  const uploadRoute: UploadsRoute = uploads({
+  const uploadRoute: UploadsRoute<AuthEnv> = uploads<AuthEnv>({
     storage,
     limits: { fileSize: config.uploadMaxBytes, totalSize: config.uploadMaxBytes + 64 * 1024, files: 1 },
     progress: {

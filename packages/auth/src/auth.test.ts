@@ -6,11 +6,11 @@ import type { FlumenServer } from '@flumen/core'
 import { createApp, serve } from '@flumen/core'
 import type { TestSseClient } from '@flumen/sse/test-client'
 import { openSse } from '@flumen/sse/test-client'
-import { leakCheck } from '@flumen/testing'
+import { leakCheck, refusedUpgrade } from '@flumen/testing'
 import { exportJWK, exportSPKI, generateKeyPair, type JWK, SignJWT } from 'jose'
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import WebSocket from 'ws'
-import type { AuthMiddleware } from './index.js'
+import type { AuthMiddleware, AuthUser } from './index.js'
 import { apiKey, auth, jwt, sessionCookie, topicRules } from './index.js'
 
 const secret = 'a-test-secret-that-is-at-least-32-bytes-long'
@@ -84,7 +84,7 @@ const es = (key: CryptoKey, kid: string, claims: Record<string, unknown> = {}): 
 
 interface Started {
   server: FlumenServer
-  hub: Hub
+  hub: Hub<AuthUser>
   authn: AuthMiddleware
   session: ReturnType<typeof sessionCookie>
   http(path: string, init?: RequestInit): Promise<Response>
@@ -131,9 +131,8 @@ const start = async (options: { jwksUrl?: string; queryToken?: boolean } = {}): 
     await session.revoke(c)
     return c.body(null, 204)
   })
-  app.use('/api/*', authn)
-  app.get('/api/me', (c) => c.json(c.var.user))
-  app.post('/api/things', (c) => c.json({ created: true, by: c.var.user.id }, 201))
+  app.get('/api/me', authn, (c) => c.json(c.var.user))
+  app.post('/api/things', authn, (c) => c.json({ created: true, by: c.var.user.id }, 201))
   app.get('/ws', authn, hub.websocket())
   app.get('/sse', authn, hub.sse({ heartbeatMs: false }))
   const server = await serve(app, { port: 0, hostname: '127.0.0.1', plugins: [hub] })
@@ -145,17 +144,8 @@ const start = async (options: { jwksUrl?: string; queryToken?: boolean } = {}): 
     authn,
     session,
     http: (path, init) => fetch(new URL(path, server.url), init),
-    refusedUpgrade: (headers = {}, protocols = ['flumen.v1']) =>
-      new Promise((resolve, reject) => {
-        const socket = new WebSocket(wsUrl, protocols, { headers })
-        sockets.push(socket)
-        socket.on('unexpected-response', (req, res) => {
-          resolve(res.statusCode ?? 0)
-          req.destroy()
-        })
-        socket.on('open', () => reject(new Error('the upgrade was accepted')))
-        socket.on('error', () => {})
-      }),
+    refusedUpgrade: async (headers = {}, protocols = ['flumen.v1']) =>
+      (await refusedUpgrade(wsUrl, { headers, protocols })).status,
     open: async (headers = {}, protocols = ['flumen.v1']) => {
       const socket = new WebSocket(wsUrl, protocols, { headers })
       sockets.push(socket)

@@ -2,7 +2,7 @@ import type { Peer } from '@flumen/core'
 import { FlumenError } from '@flumen/core'
 import type { Context, MiddlewareHandler } from 'hono'
 import { getCookie } from 'hono/cookie'
-import type { Authenticated, AuthUser, Credentials, Strategy, TokenSource } from './types.js'
+import type { Authenticated, AuthUser, AuthVariables, Credentials, Strategy, TokenSource } from './types.js'
 
 export interface AuthOptions {
   /** Tried in order; the first that recognises the request's credentials wins. */
@@ -38,8 +38,13 @@ export interface AuthOptions {
   realm?: string
 }
 
-/** The middleware, plus token verification for live connections (the hub's `authenticate`). */
-export interface AuthMiddleware extends MiddlewareHandler {
+/**
+ * The middleware, plus token verification for live connections (the hub's `authenticate`). Its Env
+ * types `c.var.user` on the routes it precedes: `User` is `AuthUser`, or `AuthUser | undefined`
+ * when authentication is optional.
+ */
+export interface AuthMiddleware<User extends AuthUser | undefined = AuthUser>
+  extends MiddlewareHandler<{ Variables: AuthVariables<User> }> {
   /**
    * Verifies a token with the strategies (as `{"type":"auth"}` on a live socket does) and, given
    * the peer, moves its expiry to the new token's. A token of another user is refused.
@@ -77,7 +82,10 @@ const bearerFromProtocols = (value: string | undefined): string | undefined => {
  * uploads. Sets `c.var.user` (and `c.var.authExpiresAt`, which live connections honour), or
  * answers 401 with `WWW-Authenticate` — one identical answer whatever was wrong.
  */
-export const auth = (options: AuthOptions): AuthMiddleware => {
+export function auth(options: AuthOptions & { optional: true }): AuthMiddleware<AuthUser | undefined>
+export function auth(options: AuthOptions & { optional?: false }): AuthMiddleware<AuthUser>
+export function auth(options: AuthOptions): AuthMiddleware<AuthUser | undefined>
+export function auth(options: AuthOptions): AuthMiddleware<AuthUser> | AuthMiddleware<AuthUser | undefined> {
   const strategies = options.strategies
   if (!Array.isArray(strategies) || strategies.length === 0)
     throw new Error('auth: strategies must be a non-empty array')
@@ -167,7 +175,10 @@ export const auth = (options: AuthOptions): AuthMiddleware => {
       throw new FlumenError('FORBIDDEN', 'Cross-site request refused')
   }
 
-  const middleware = async function auth(c: Context, next: () => Promise<void>): Promise<void> {
+  const middleware: MiddlewareHandler<{ Variables: AuthVariables<AuthUser | undefined> }> = async (
+    c,
+    next,
+  ) => {
     const credentials = credentialsOf(c)
     const presented = credentials.token !== undefined
     if (presented && !wellFormed(credentials.token)) throw unauthorized(true)
@@ -196,7 +207,7 @@ export const auth = (options: AuthOptions): AuthMiddleware => {
     return found.user
   }
 
-  return Object.assign(middleware as MiddlewareHandler, { verifyToken })
+  return Object.assign(middleware, { verifyToken })
 }
 
 /** A strategy of your own: `verify(c)` returns the user (or the full result), or undefined. */

@@ -8,4 +8,12 @@ export type { AuthorizeRequest, RuleAction, TopicRule } from './rules.js'
 export { topicRules } from './rules.js'
 export type { RevocationStore, SessionCookie, SessionCookieOptions } from './session.js'
 export { memoryRevocations, sessionCookie } from './session.js'
-export type { Authenticated, AuthUser, Credentials, Strategy, TokenSource } from './types.js'
+export type {
+  AuthEnv,
+  Authenticated,
+  AuthUser,
+  AuthVariables,
+  Credentials,
+  Strategy,
+  TokenSource,
+} from './types.js'

@@ -1,4 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { userOf } from '@flumen/core'
 import type { Context } from 'hono'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import type { Authenticated, AuthUser, Strategy } from './types.js'
@@ -192,9 +193,10 @@ export const sessionCookie = (options: SessionCookieOptions): SessionCookie => {
     issue,
     verify,
     rotate(c) {
-      const user = c.var.user
-      if (!user) throw new Error('sessionCookie.rotate: no signed-in user on this request')
-      return issue(c, user)
+      const user = userOf(c) as Partial<AuthUser> | undefined
+      if (typeof user?.id !== 'string')
+        throw new Error('sessionCookie.rotate: no signed-in user on this request')
+      return issue(c, user as AuthUser)
     },
     clear,
     async revoke(c) {

@@ -14,12 +14,20 @@ export interface AuthUser {
   roles?: readonly string[]
 }
 
-declare module 'hono' {
-  interface ContextVariableMap {
-    /** Set by `auth()`; absent only on routes where authentication is optional. */
-    user: AuthUser
-  }
+/**
+ * The variables `auth()` sets, for the Env of routes behind it (as hono/jwt exports
+ * `JwtVariables`): `new Hono<{ Variables: AuthVariables }>()`. A route that `auth()` precedes in
+ * its chain gets them typed without this.
+ */
+export interface AuthVariables<User = AuthUser> {
+  /** Who made the request: `AuthUser`, or `AuthUser | undefined` behind `auth({ optional: true })`. */
+  user: User
+  /** When the credentials expire (ms since the epoch); live WebSocket and SSE connections end then. */
+  authExpiresAt: number | undefined
 }
+
+/** The Env of routes behind `auth()`: `createApp<AuthEnv>()`, `upgradeWebSocket<AuthEnv>(…)`. */
+export type AuthEnv<User = AuthUser> = { Variables: AuthVariables<User> }
 
 /** What a strategy found: a user, when its credentials expire, and where they came from. */
 export interface Authenticated {

@@ -130,7 +130,7 @@ export const openConnections = (options: RedisEngineOptions, resolved: ResolvedO
     if (given instanceof Cluster || given.isCluster) {
       const cluster = given as Cluster
       // Private in ioredis's types, but what a Cluster was started from: the subscriber starts there too.
-      const startup = (cluster as unknown as { startupNodes: (ClusterNode | string)[] }).startupNodes
+      const startup = Reflect.get(cluster, 'startupNodes') as (ClusterNode | string)[]
       const nodes = startup.map(parseNode)
       use(
         { commands: cluster, subscriber: clusterPair(nodes, resolved, extra, cluster.options).subscriber },

@@ -16,11 +16,15 @@ const engine = redisEngine({
   unavailableAfterMs: 200,
   logError: () => {},
 })
-const hub = createHub({ engine, logError: () => {} })
-const app = createApp({ logError: () => {} })
+interface User {
+  id: string
+  name: string
+}
+const hub = createHub<User>({ engine, logError: () => {} })
+const app = createApp<{ Variables: { user: User } }>({ logError: () => {} })
 app.use('*', async (c, next) => {
   const user = c.req.query('user') ?? 'anon'
-  c.set('user' as never, { id: user, name: user } as never)
+  c.set('user', { id: user, name: user })
   await next()
 })
 app.get('/ws', hub.websocket({ rateLimit: { messagesPerSecond: 10_000, burst: 10_000 } }))

@@ -144,15 +144,20 @@ const definitions: Record<keyof Scripts, { name: string; numberOfKeys: number; l
 
 /** Defines the scripts on `client` (idempotent) and returns them bound to it. */
 export const defineScripts = (client: RedisClient): Scripts => {
-  const bound = {} as Record<keyof Scripts, Call<unknown>>
-  for (const [key, { name, numberOfKeys, lua }] of Object.entries(definitions) as [
-    keyof Scripts,
-    (typeof definitions)[keyof Scripts],
-  ][]) {
+  const bind = <Result>(key: keyof Scripts): Call<Result> => {
+    const { name, numberOfKeys, lua } = definitions[key]
     // A command defined by defineCommand is a method named after it, not in the client's type.
-    const commands = client as unknown as Record<string, Call<unknown> | undefined>
-    if (typeof commands[name] !== 'function') client.defineCommand(name, { numberOfKeys, lua })
-    bound[key] = (...keysAndArgs) => (commands[name] as Call<unknown>).apply(client, keysAndArgs)
+    if (typeof Reflect.get(client, name) !== 'function') client.defineCommand(name, { numberOfKeys, lua })
+    // Its reply has the shape the script returns (see the Lua above).
+    const command = Reflect.get(client, name) as Call<Result>
+    return (...keysAndArgs) => command.apply(client, keysAndArgs)
   }
-  return bound as unknown as Scripts
+  return {
+    publish: bind('publish'),
+    history: bind('history'),
+    guard: bind('guard'),
+    presenceAdd: bind('presenceAdd'),
+    presenceRemove: bind('presenceRemove'),
+    presenceRestore: bind('presenceRestore'),
+  }
 }

@@ -4,6 +4,7 @@ import type { SseOptions, SseRoute } from '@flumen/sse'
 import { decodeCursor, sse } from '@flumen/sse'
 import type { WebSocketEvents, WebSocketOptions, WebSocketRoute } from '@flumen/ws'
 import { upgradeWebSocket } from '@flumen/ws'
+import type { Env } from 'hono'
 import type {
   Engine,
   EngineMessage,
@@ -30,22 +31,29 @@ import { validate } from './schema.js'
 
 export type HubAction = 'subscribe' | 'publish' | 'call'
 
-/** What the authorizer is asked for every operation of a client. */
-export interface AuthorizeRequest {
+/**
+ * What the authorizer is asked for every operation of a client. `User` is what authentication puts
+ * in `c.var.user` on the hub's routes (`createHub<User>()`).
+ */
+export interface AuthorizeRequest<User = unknown> {
   /** What auth put in `c.var.user` (or what an `auth` message replaced it with). */
-  readonly user: unknown
+  readonly user: User
   readonly action: HubAction
   /** The topic, or the method name for `call`. */
   readonly topic: string
-  readonly peer: Peer
+  readonly peer: Peer<User>
 }
 
-export type Authorizer = (request: AuthorizeRequest) => boolean | Promise<boolean>
+export type Authorizer<User = unknown> = (request: AuthorizeRequest<User>) => boolean | Promise<boolean>
 
 /** How a user appears in presence: `id` counts a user once across tabs, `info` is what others see. */
-export type PresenceIdentity = (user: unknown, peer: Peer) => { id: string; info: unknown }
+export type PresenceIdentity<User = unknown> = (user: User, peer: Peer<User>) => { id: string; info: unknown }
 
-export interface HubOptions {
+/**
+ * Options of a hub whose routes carry users of type `User` (what authentication puts in
+ * `c.var.user`; `AuthUser` with `@flumen/auth`, `AuthUser | undefined` when auth is optional).
+ */
+export interface HubOptions<User = unknown> {
   /**
    * Where messages, history and presence live.
    * @default memoryEngine({ history })
@@ -57,17 +65,17 @@ export interface HubOptions {
    * Asked before every subscribe, publish and call of a client; false → `FORBIDDEN`.
    * @default every operation is allowed (use topicRules from @flumen/auth for deny-by-default)
    */
-  authorize?: Authorizer
+  authorize?: Authorizer<User>
   /**
    * Presence per topic (join/leave events and a member list on subscribe), or how users appear.
    * @default true, with `{ id: user.id, info: { id, name } }` (or the peer id without a user)
    */
-  presence?: boolean | { identify: PresenceIdentity }
+  presence?: boolean | { identify: PresenceIdentity<User> }
   /**
    * Verifies the token of an `auth` message and returns the new user (throw or return
    * undefined to refuse). Without it, `auth` messages get BAD_REQUEST.
    */
-  authenticate?: (token: string, peer: Peer) => unknown | Promise<unknown>
+  authenticate?: (token: string, peer: Peer<User>) => User | undefined | Promise<User | undefined>
   /**
    * Longest topic name in characters.
    * @default 256
@@ -97,9 +105,9 @@ export interface HubOptions {
 }
 
 /** Context of a method handler. */
-export interface CallContext {
-  readonly user: unknown
-  readonly peer: Peer
+export interface CallContext<User = unknown> {
+  readonly user: User
+  readonly peer: Peer<User>
 }
 
 export interface MethodOptions<Schema extends StandardSchemaV1 | undefined> {
@@ -126,7 +134,7 @@ export interface PublishOptions {
 }
 
 /** The broadcast hub; pass it to `serve({ plugins: [hub] })` so it closes with the server. */
-export interface Hub extends FlumenPlugin {
+export interface Hub<User = unknown> extends FlumenPlugin {
   readonly engine: Engine
   readonly stats: Readonly<HubStats>
   /** Publishes from server code; resolves with the message's offset once stored. */
@@ -136,40 +144,40 @@ export interface Hub extends FlumenPlugin {
     name: string,
     handler: (
       data: Schema extends StandardSchemaV1 ? StandardSchemaV1.InferOutput<Schema> : unknown,
-      context: CallContext,
+      context: CallContext<User>,
     ) => unknown,
     options?: MethodOptions<Schema>,
   ): void
   /** Validates client publishes to topics matching `pattern` (`*` matches any run of characters). */
   topicSchema(pattern: string, schema: StandardSchemaV1): void
   /** The protocol-v1 WebSocket route (subprotocol `flumen.v1`) on @flumen/ws. */
-  websocket(options?: WebSocketOptions): WebSocketRoute
+  websocket(options?: WebSocketOptions): WebSocketRoute<Env, User>
   /**
    * The SSE route on @flumen/sse: `GET ?topic=a&topic=b` streams those topics (each authorized
    * first: a refused topic is a 403, not a stream); `Last-Event-ID` resumes exactly, or sends
    * `event: reset` for a topic whose gap left the history.
    */
-  sse(options?: SseOptions): SseRoute
+  sse(options?: SseOptions): SseRoute<Env, User>
   /** Attaches a peer of any transport; the transport calls `detach` when it closes. */
-  attach(peer: Peer, user: unknown): void
-  detach(peer: Peer): void
+  attach(peer: Peer<User>, user: User): void
+  detach(peer: Peer<User>): void
   /**
    * Subscribes an attached peer (authorization included) and delivers what it missed since
    * `since`, then live messages. Used by transports without a client protocol (SSE).
    */
   subscribe(
-    peer: Peer,
+    peer: Peer<User>,
     topic: string,
     since?: StreamPosition,
   ): Promise<{ recovered: boolean; position: StreamPosition }>
-  unsubscribe(peer: Peer, topic: string): Promise<void>
+  unsubscribe(peer: Peer<User>, topic: string): Promise<void>
   /** Users present in a topic (one entry per user). */
   presence(topic: string): Promise<unknown[]>
 }
 
-interface PeerState {
-  readonly peer: Peer
-  user: unknown
+interface PeerState<User> {
+  readonly peer: Peer<User>
+  user: User
   readonly identity: { id: string; info: unknown }
   closed: boolean
 }
@@ -179,13 +187,13 @@ interface PendingDelivery {
   readonly frame: PreparedFrame
 }
 
-interface TopicState {
+interface TopicState<User> {
   readonly topicJson: string
-  readonly live: Set<Peer>
+  readonly live: Set<Peer<User>>
   /** Peers between subscribe and the end of their recovery: live messages wait here. */
-  readonly recovering: Map<Peer, PendingDelivery[]>
+  readonly recovering: Map<Peer<User>, PendingDelivery[]>
   /** Live peers and the position their history read covered, until a newer message arrives. */
-  readonly covered: Map<Peer, StreamPosition>
+  readonly covered: Map<Peer<User>, StreamPosition>
   /** Messages of this turn not yet written to the live peers (see `flushTopic`). */
   batch: PendingDelivery[] | undefined
   /** Resolves once the engine delivers the topic to this node. */
@@ -195,8 +203,8 @@ interface TopicState {
   readonly users: Map<string, number>
 }
 
-interface Method {
-  readonly handler: (data: unknown, context: CallContext) => unknown
+interface Method<User> {
+  readonly handler: (data: unknown, context: CallContext<User>) => unknown
   readonly schema: StandardSchemaV1 | undefined
   readonly timeoutMs: number
 }
@@ -206,7 +214,7 @@ const messageFrame = (message: EngineMessage, topicJson: string): PreparedFrame 
     position: { topic: message.topic, epoch: message.epoch, offset: message.offset },
   })
 
-const defaultIdentity: PresenceIdentity = (user, peer) => {
+const defaultIdentity: PresenceIdentity<unknown> = (user, peer) => {
   if (typeof user === 'object' && user !== null && 'id' in user) {
     const { id, name } = user as { id: unknown; name?: unknown }
     return { id: String(id), info: name === undefined ? { id } : { id, name } }
@@ -234,12 +242,12 @@ const patternToRegExp = (pattern: string): RegExp =>
 /**
  * The hub: topics, presence, history and recovery, RPC, over every transport.
  */
-export const createHub = (options: HubOptions = {}): Hub => {
+export const createHub = <User = unknown>(options: HubOptions<User> = {}): Hub<User> => {
   const engine = options.engine ?? memoryEngine(options.history ? { history: options.history } : {})
   const authorize = options.authorize
   if (authorize !== undefined && typeof authorize !== 'function')
     throw new Error('createHub: authorize must be a function')
-  const identify: PresenceIdentity | undefined =
+  const identify: PresenceIdentity<User> | undefined =
     options.presence === false
       ? undefined
       : options.presence === true || !options.presence
@@ -253,9 +261,9 @@ export const createHub = (options: HubOptions = {}): Hub => {
   const maxJsonDepth = positiveInteger('maxJsonDepth', options.maxJsonDepth ?? 32)
   const logError = options.logError ?? ((err: unknown) => console.error('[flumen/broadcast]', err))
 
-  const states = new Map<Peer, PeerState>()
-  const topics = new Map<string, TopicState>()
-  const methods = new Map<string, Method>()
+  const states = new Map<Peer<User>, PeerState<User>>()
+  const topics = new Map<string, TopicState<User>>()
+  const methods = new Map<string, Method<User>>()
   const topicSchemas: { pattern: RegExp; schema: StandardSchemaV1 }[] = []
   const stats: HubStats = {
     get peers() {
@@ -268,10 +276,10 @@ export const createHub = (options: HubOptions = {}): Hub => {
     delivered: 0,
   }
 
-  const send = (peer: Peer, frame: PreparedFrame): void => {
+  const send = (peer: Peer<User>, frame: PreparedFrame): void => {
     if (peer.send(frame)) stats.delivered++
   }
-  const reply = (peer: Peer, text: string): void => send(peer, prepareFrame(text))
+  const reply = (peer: Peer<User>, text: string): void => send(peer, prepareFrame(text))
 
   const checkTopic = (topic: unknown): string => {
     if (typeof topic !== 'string' || topic.length === 0)
@@ -283,7 +291,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
     return topic
   }
 
-  const requireAllowed = async (state: PeerState, action: HubAction, topic: string): Promise<void> => {
+  const requireAllowed = async (state: PeerState<User>, action: HubAction, topic: string): Promise<void> => {
     if (!authorize) return
     let allowed: boolean
     try {
@@ -296,7 +304,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
   }
 
   const broadcastPresence = (
-    topic: TopicState,
+    topic: TopicState<User>,
     change: 'join' | 'leave',
     infos: unknown[],
     except: ReadonlySet<string> | undefined,
@@ -348,14 +356,14 @@ export const createHub = (options: HubOptions = {}): Hub => {
    * else one batch (one write per peer instead of one per message). A peer that published some of
    * them gets the others one by one.
    */
-  const flushTopic = (topic: TopicState): void => {
+  const flushTopic = (topic: TopicState<User>): void => {
     const batch = topic.batch
     if (batch === undefined) return
     topic.batch = undefined
     // Peers that just recovered may have some of these from their history read already (an
     // engine that delivers through a server can be behind its own store): they get the rest.
     const covered = topic.covered
-    let handled: Set<Peer> | undefined
+    let handled: Set<Peer<User>> | undefined
     if (covered.size > 0) {
       handled = new Set(covered.keys())
       for (const [peer, mark] of covered) {
@@ -388,7 +396,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
 
   // Messages that arrive in the same event-loop turn are written together just after it: under
   // load a peer gets several per syscall; an idle hub adds no timer, only the end of the turn.
-  let flushQueue: TopicState[] = []
+  let flushQueue: TopicState<User>[] = []
   const flushAll = (): void => {
     const queue = flushQueue
     flushQueue = []
@@ -411,10 +419,10 @@ export const createHub = (options: HubOptions = {}): Hub => {
   engine.attach({ onMessage, onPresence: applyPresence })
 
   /** The topic's local state, created (and subscribed at the engine) on first use. */
-  const topicState = (name: string): TopicState => {
+  const topicState = (name: string): TopicState<User> => {
     let topic = topics.get(name)
     if (topic) return topic
-    const created: TopicState = {
+    const created: TopicState<User> = {
       topicJson: JSON.stringify(name),
       live: new Set(),
       recovering: new Map(),
@@ -432,13 +440,13 @@ export const createHub = (options: HubOptions = {}): Hub => {
     return topic
   }
 
-  const releaseTopic = (name: string, topic: TopicState): void => {
+  const releaseTopic = (name: string, topic: TopicState<User>): void => {
     if (topic.live.size > 0 || topic.recovering.size > 0 || topics.get(name) !== topic) return
     topics.delete(name)
     engine.unsubscribe(name).catch(logError)
   }
 
-  const leave = async (state: PeerState, name: string): Promise<void> => {
+  const leave = async (state: PeerState<User>, name: string): Promise<void> => {
     const topic = topics.get(name)
     state.peer.topics.delete(name)
     if (!topic) return
@@ -455,7 +463,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
   }
 
   const subscribePeer = async (
-    state: PeerState,
+    state: PeerState<User>,
     rawTopic: unknown,
     since: StreamPosition | undefined,
     ack: (recovered: boolean, position: StreamPosition) => void,
@@ -528,7 +536,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
     return { recovered, position: history.position }
   }
 
-  const publishFrom = async (state: PeerState, message: InboundMessage): Promise<number> => {
+  const publishFrom = async (state: PeerState<User>, message: InboundMessage): Promise<number> => {
     const name = checkTopic(message.topic)
     if (!('data' in message) || message.data === undefined)
       throw new FlumenError('BAD_REQUEST', 'publish needs data')
@@ -549,7 +557,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
     return stored.offset
   }
 
-  const callMethod = async (state: PeerState, message: InboundMessage): Promise<string> => {
+  const callMethod = async (state: PeerState<User>, message: InboundMessage): Promise<string> => {
     if (
       typeof message.method !== 'string' ||
       message.method.length === 0 ||
@@ -584,11 +592,11 @@ export const createHub = (options: HubOptions = {}): Hub => {
     }
   }
 
-  const refreshAuth = async (state: PeerState, message: InboundMessage): Promise<void> => {
+  const refreshAuth = async (state: PeerState<User>, message: InboundMessage): Promise<void> => {
     if (!options.authenticate) throw new FlumenError('BAD_REQUEST', 'auth is not enabled on this server')
     if (typeof message.token !== 'string' || message.token.length === 0)
       throw new FlumenError('BAD_REQUEST', 'auth needs a token')
-    let user: unknown
+    let user: User | undefined
     try {
       user = await options.authenticate(message.token, state.peer)
     } catch (err) {
@@ -600,7 +608,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
 
   /** Runs one protocol operation and answers with its ack/result or an error. */
   const run = (
-    state: PeerState,
+    state: PeerState<User>,
     id: number | undefined,
     operation: () => Promise<string | undefined>,
   ): void => {
@@ -616,7 +624,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
     )
   }
 
-  const handleText = (state: PeerState, text: string): void => {
+  const handleText = (state: PeerState<User>, text: string): void => {
     if (nestsDeeperThan(text, maxJsonDepth)) {
       reply(state.peer, errorEnvelope(undefined, 'BAD_REQUEST', `JSON nested deeper than ${maxJsonDepth}`))
       return
@@ -696,7 +704,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
     }
   }
 
-  const hub: Hub = {
+  const hub: Hub<User> = {
     name: 'flumen-broadcast',
     engine,
     stats,
@@ -716,7 +724,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
       if (typeof handler !== 'function') throw new Error('hub.method: handler must be a function')
       if (methods.has(name)) throw new Error(`hub.method: ${name} is already registered`)
       methods.set(name, {
-        handler: handler as Method['handler'],
+        handler: handler as Method<User>['handler'],
         schema: methodOptions.schema,
         timeoutMs: positiveInteger('timeoutMs', methodOptions.timeoutMs ?? callTimeoutMs),
       })
@@ -727,7 +735,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
       topicSchemas.push({ pattern: patternToRegExp(pattern), schema })
     },
     websocket(wsOptions = {}) {
-      const events: WebSocketEvents = {
+      const events: WebSocketEvents<User> = {
         onOpen: (_event, ws) => hub.attach(ws.peer, ws.peer.user),
         onMessage: (event, ws) => {
           const state = states.get(ws.peer)
@@ -742,13 +750,13 @@ export const createHub = (options: HubOptions = {}): Hub => {
           reply(ws.peer, errorEnvelope(id, 'RATE_LIMITED', 'Too many messages'))
         },
       }
-      return upgradeWebSocket(() => events, {
+      return upgradeWebSocket<Env, User>(() => events, {
         ...wsOptions,
         protocols: wsOptions.protocols ?? [protocolName],
       })
     },
     sse(sseOptions = {}) {
-      return sse(async (stream, c) => {
+      return sse<Env, User>(async (stream, c) => {
         const topics = [...new Set(c.req.queries('topic') ?? [])]
         if (topics.length === 0) throw new FlumenError('BAD_REQUEST', 'Give at least one ?topic=')
         if (topics.length > maxSubscriptions) {

@@ -1,8 +1,10 @@
+import type { AuthEnv, AuthUser } from '@flumen/auth'
 import { auth, jwt } from '@flumen/auth'
 import type { Engine, EngineListener, Hub } from '@flumen/broadcast'
 import { createHub, memoryEngine } from '@flumen/broadcast'
-import type { FlumenServer, Peer } from '@flumen/core'
+import type { FlumenServer } from '@flumen/core'
 import { createApp, FlumenError, serve } from '@flumen/core'
+import type { WsPeer } from '@flumen/ws'
 import { SignJWT } from 'jose'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { Client, ClientOptions, ClientState } from './node.js'
@@ -15,23 +17,23 @@ afterEach(async () => {
 })
 
 interface Started {
-  hub: Hub
+  hub: Hub<AuthUser>
   server: FlumenServer
   url: string
   /** Server-side peers of the ws route, to drop them. */
-  peers(): Peer[]
+  peers(): WsPeer<AuthUser>[]
   restart(): Promise<void>
 }
 
 const start = async (
   options: { withAuth?: boolean; port?: number; engine?: () => Engine } = {},
 ): Promise<Started> => {
-  let hub!: Hub
+  let hub!: Hub<AuthUser>
   let server!: FlumenServer
-  let route!: { peers: ReadonlySet<Peer> }
+  let route!: ReturnType<Hub<AuthUser>['websocket']>
   const boot = async (port: number): Promise<void> => {
     const authn = auth({ strategies: [jwt({ secret, clockToleranceSec: 0 })] })
-    hub = createHub({
+    hub = createHub<AuthUser>({
       ...(options.withAuth && { authenticate: authn.verifyToken }),
       ...(options.engine ? { engine: options.engine() } : { history: { size: 10_000 } }),
       logError: () => {},
@@ -41,17 +43,16 @@ const start = async (
       return a + b
     })
     hub.method('slow', () => new Promise((resolve) => setTimeout(resolve, 2000)))
-    const app = createApp({ logError: () => {} })
+    const app = createApp<AuthEnv>({ logError: () => {} })
     app.use('/ws', async (c, next) => {
       if (!options.withAuth)
         c.set('user', { id: c.req.query('user') ?? 'anon', name: c.req.query('user') ?? 'anon' })
       await next()
     })
     if (options.withAuth) app.use('/ws', authn)
-    route = hub.websocket({
-      rateLimit: { messagesPerSecond: 10_000, burst: 10_000 },
-    }) as unknown as typeof route
-    app.get('/ws', route as never)
+    const websocket = hub.websocket({ rateLimit: { messagesPerSecond: 10_000, burst: 10_000 } })
+    route = websocket
+    app.get('/ws', websocket)
     server = await serve(app, { port, hostname: '127.0.0.1', plugins: [hub] })
   }
   await boot(options.port ?? 0)
@@ -63,10 +64,7 @@ const start = async (
       return server
     },
     url: `ws://127.0.0.1:${server.port}/ws`,
-    peers: () =>
-      [...route.peers].filter(
-        (peer) => (peer as unknown as { ws: { readyState: number } }).ws.readyState === 1,
-      ),
+    peers: () => [...route.peers].filter((peer) => peer.ws.readyState === 1),
     restart: async () => {
       const port = server.port
       await server.close({ timeoutMs: 100 })
@@ -245,7 +243,7 @@ describe('createClient', () => {
       const peer = started.peers()[0]!
       // Half clean closes, half cut sockets (no close frame).
       if (i % 2) peer.close(1011, 'drop')
-      else (peer as unknown as { ws: { terminate(): void } }).ws.terminate()
+      else peer.ws.terminate()
       await waitFor(() => seen.filter((state) => state === 'reconnecting').length === i + 1)
     }
     await waitFor(() => c.state === 'open')
@@ -365,8 +363,8 @@ describe('createClient', () => {
     const seen = states(c)
     await waitFor(() => c.state === 'open' && started.peers().length === 1)
     // Freeze the server side: it stops reading, so pings go unanswered.
-    const peer = started.peers()[0] as unknown as { ws: { _socket: { pause(): void } } }
-    peer.ws._socket.pause()
+    // `ws` keeps its TCP socket private.
+    ;(Reflect.get(started.peers()[0]!.ws, '_socket') as { pause(): void }).pause()
     await waitFor(() => seen.includes('reconnecting'), 3_000)
     await waitFor(() => c.state === 'open')
   })

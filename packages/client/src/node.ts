@@ -2,7 +2,7 @@
 import WebSocket from 'ws'
 import type { Client, ClientOptions } from './channel.js'
 import { createClientWith } from './channel.js'
-import type { ConnectOptions, RawSocket, SocketFactory, WebSocketLike } from './socket.js'
+import type { ConnectOptions, RawSocket, SocketFactory } from './socket.js'
 import { connectWith } from './socket.js'
 
 export * from './common.js'
@@ -14,7 +14,7 @@ const nodeSocket: SocketFactory = (url, protocols, options) =>
   new WebSocket(url, protocols, {
     perMessageDeflate: options.perMessageDeflate ?? false,
     ...(options.headers && { headers: options.headers }),
-  }) as unknown as WebSocketLike
+  })
 
 /** Opens a WebSocket to any server and resolves once it is open. */
 export const connect = (url: string, options?: ConnectOptions): Promise<RawSocket> =>

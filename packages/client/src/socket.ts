@@ -7,8 +7,10 @@ export interface WebSocketLike {
   binaryType: string
   send(data: string | ArrayBufferLike | ArrayBufferView): void
   close(code?: number, reason?: string): void
-  addEventListener(type: string, listener: (event: never) => void): void
-  removeEventListener(type: string, listener: (event: never) => void): void
+  addEventListener(type: 'message', listener: (event: { data: unknown }) => void): void
+  addEventListener(type: 'close', listener: (event: { code: number; reason: string }) => void): void
+  addEventListener(type: 'open' | 'error', listener: (event: unknown) => void): void
+  removeEventListener(type: 'message', listener: (event: { data: unknown }) => void): void
 }
 
 export interface SocketFactoryOptions {
@@ -148,8 +150,10 @@ export const connectWith = (
       if (reader) reader.resolve(message)
       else if (queue.push(message) > maxQueued) socket.close(1008, 'Reader too slow')
     }
-    const onError = (event: { error?: unknown; message?: string }): void => {
-      if (!opened) fail(connectError(event.error ?? event.message))
+    const onError = (event: unknown): void => {
+      // A `ws` ErrorEvent says why; a browser's error event says nothing.
+      const { error, message } = (event ?? {}) as { error?: unknown; message?: string }
+      if (!opened) fail(connectError(error ?? message))
     }
     const onClose = (event: { code: number; reason: string }): void => {
       closeInfo = {
@@ -157,21 +161,21 @@ export const connectWith = (
         reason: event.reason,
         clean: event.code === 1000 || event.code === 1001,
       }
-      socket.removeEventListener('message', onMessage as never)
+      socket.removeEventListener('message', onMessage)
       if (!opened) fail(failure ? (failure as FlumenClientError) : connectError(`closed ${event.code}`))
       for (const reader of readers.splice(0)) reader.reject(closeError(closeInfo))
       resolveClosed(closeInfo)
     }
-    socket.addEventListener('message', onMessage as never)
-    socket.addEventListener('error', onError as never)
-    socket.addEventListener('close', onClose as never)
-    socket.addEventListener('open', (() => {
+    socket.addEventListener('message', onMessage)
+    socket.addEventListener('error', onError)
+    socket.addEventListener('close', onClose)
+    socket.addEventListener('open', () => {
       if (failure) return
       opened = true
       clearTimeout(timer)
       options.signal?.removeEventListener('abort', onAbort)
       resolve(raw)
-    }) as never)
+    })
 
     const recv = (recvOptions: { timeoutMs?: number } = {}): Promise<SocketMessage> => {
       const queued = queue.shift()

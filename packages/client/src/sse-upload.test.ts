@@ -7,6 +7,7 @@ import type { Hub } from '@flumen/broadcast'
 import { createHub } from '@flumen/broadcast'
 import type { FlumenServer } from '@flumen/core'
 import { createApp, serve } from '@flumen/core'
+import { waitFor } from '@flumen/testing'
 import { diskStorage, uploads } from '@flumen/uploads'
 import { build } from 'esbuild'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -86,6 +87,18 @@ describe('openEventStream', () => {
     expect(stream.lastEventId).toMatch(/~3$/)
     stream.close()
     await iterator.return?.(undefined)
+  })
+
+  it('closes the connection when the consumer stops iterating', async () => {
+    const { hub, server, sseRoute } = await start()
+    const stream = openEventStream(`${server.url}sse?topic=news`)
+    cleanups.push(() => stream.close())
+    const first = take(stream, 2)
+    await waitForPeers(sseRoute, 1)
+    await hub.publish('news', 'one')
+    expect((await first).map((event) => event.event)).toEqual(['position', 'message'])
+    // `break` ended the loop without close(): the server sees the stream go.
+    await waitFor(() => sseRoute.peers.size === 0, 5_000, 'the stream stayed open')
   })
 
   it('stops with HTTP_ERROR on a refused stream', async () => {

@@ -81,8 +81,12 @@ export const openEventStream = (url: string, options: EventStreamOptions = {}): 
       let buffer = ''
       let data: string[] = []
       let event = ''
+      // A reader rather than `for await`: Safari's ReadableStream is not async-iterable.
+      const reader = response.body.getReader()
       try {
-        for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+        for (;;) {
+          const { done, value: chunk } = await reader.read()
+          if (done) break
           buffer += decoder.decode(chunk, { stream: true })
           let newline = buffer.search(/\r\n|\r|\n/)
           while (newline >= 0) {
@@ -107,6 +111,9 @@ export const openEventStream = (url: string, options: EventStreamOptions = {}): 
         }
       } catch {
         // the network dropped: reconnect below
+      } finally {
+        // Also reached when the consumer stops iterating: the response must not stay open.
+        reader.cancel().catch(() => {})
       }
       if (controller.signal.aborted || !reconnect) return
       await wait(retryMs, controller.signal)

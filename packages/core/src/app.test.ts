@@ -1,6 +1,7 @@
 import { bearerAuth } from 'hono/bearer-auth'
 import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
+import { csrf } from 'hono/csrf'
 import { HTTPException } from 'hono/http-exception'
 import { secureHeaders } from 'hono/secure-headers'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -95,9 +96,10 @@ describe('createApp', () => {
     expect(await custom.json()).toEqual({ error: { code: 'UNAUTHORIZED', message: 'Unauthorized' } })
   })
 
-  it("answers Hono's own HTTPExceptions (bodyLimit, bearerAuth) as JSON with their headers", async () => {
+  it("answers Hono's own HTTPExceptions (bodyLimit, bearerAuth, csrf) as JSON with their headers", async () => {
     const app = createApp({ logError: () => {} })
     app.post('/limited', bodyLimit({ maxSize: 8 }), (c) => c.text('never'))
+    app.post('/form', csrf(), (c) => c.text('never'))
     app.get('/bearer', bearerAuth({ token: 'secret-token' }), (c) => c.text('never'))
     const server = await start(app)
     const limited = await fetch(new URL('/limited', server.url), { method: 'POST', body: 'x'.repeat(100) })
@@ -107,6 +109,13 @@ describe('createApp', () => {
     expect(bearer.status).toBe(401)
     expect(bearer.headers.get('www-authenticate')).toMatch(/^Bearer/)
     expect((await bearer.json()).error.code).toBe('UNAUTHORIZED')
+    const crossSite = await fetch(new URL('/form', server.url), {
+      method: 'POST',
+      headers: { origin: 'https://evil.example', 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'a=1',
+    })
+    expect(crossSite.status).toBe(403)
+    expect((await crossSite.json()).error.code).toBe('FORBIDDEN')
   })
 
   it('answers unknown routes with a JSON 404', async () => {

@@ -36,10 +36,25 @@ export interface FlumenBindings {
   body?: RequestBody
 }
 
-/** The Env of a Flumen app; plugins add their variables through `ContextVariableMap`. */
+/**
+ * The Env of a Flumen app. Middleware adds its variables in the chain, typed (as hono/jwt does):
+ * after `auth()`, `c.var.user` is the user; on a route without it, there is no `c.var.user`.
+ */
 export interface FlumenEnv extends Env {
   Bindings: FlumenBindings
 }
+
+/**
+ * What Flumen's server put in `c.env`, from any handler's context (a route may be typed with an Env
+ * of its own that does not name the bindings). Empty outside `serve()`.
+ */
+export const bindingsOf = (c: Context): Partial<FlumenBindings> => c.env ?? {}
+
+/** What authentication put in `c.var.user`, from any handler's context (undefined without auth). */
+export const userOf = (c: Context): unknown => (c.var as Record<string, unknown>).user
+
+/** The type of `c.var.user` in an Env (unknown when the Env does not say). */
+export type UserOf<E extends Env> = E extends { Variables: { user: infer User } } ? User : unknown
 
 export interface CreateAppOptions {
   /**

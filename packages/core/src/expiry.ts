@@ -1,17 +1,10 @@
 import type { Context } from 'hono'
 
-declare module 'hono' {
-  interface ContextVariableMap {
-    /**
-     * When the credentials of this request expire (ms since the epoch), set by authentication.
-     * A WebSocket or SSE connection opened by the request ends then unless it is extended
-     * (`peer.expiresAt`).
-     */
-    authExpiresAt: number | undefined
-  }
-}
-
-/** The credential expiry authentication put on this request, if any. */
+/**
+ * The credential expiry authentication put on this request (`c.var.authExpiresAt`, ms since the
+ * epoch), if any: a WebSocket or SSE connection opened by the request ends then unless it is
+ * extended (`peer.expiresAt`).
+ */
 export const credentialExpiry = (c: Context): number | undefined => {
   const at = (c.var as Record<string, unknown>).authExpiresAt
   return typeof at === 'number' && Number.isFinite(at) ? at : undefined

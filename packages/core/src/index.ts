@@ -1,5 +1,5 @@
-export type { CreateAppOptions, FlumenBindings, FlumenEnv, UpgradeRequest } from './app.js'
-export { createApp } from './app.js'
+export type { CreateAppOptions, FlumenBindings, FlumenEnv, UpgradeRequest, UserOf } from './app.js'
+export { bindingsOf, createApp, userOf } from './app.js'
 export type { ConnectionLimitOptions } from './connection-limits.js'
 export { ConnectionLimiter, connectionLimitDefaults } from './connection-limits.js'
 export type { ErrorBody, FlumenErrorCode, FlumenErrorOptions } from './errors.js'

@@ -78,12 +78,15 @@ export const prepareBatch = (frames: readonly PreparedFrame[]): PreparedFrame =>
 /** The transports a Peer can speak. */
 export type Transport = 'ws' | 'sse'
 
-/** One live connection (a WebSocket or an SSE stream), as the hub sees it. */
-export interface Peer {
+/**
+ * One live connection (a WebSocket or an SSE stream), as the hub sees it. `User` is what
+ * authentication puts in `c.var.user` on its route.
+ */
+export interface Peer<User = unknown> {
   readonly id: string
   readonly transport: Transport
   /** What authentication put in `c.var.user` when the connection started. */
-  readonly user: unknown
+  readonly user: User
   /** The topics the hub subscribed this peer to; the hub adds and removes them. */
   readonly topics: Set<string>
   /**

@@ -458,9 +458,7 @@ export const serve = async (app: FetchApp, options: ServeOptions = {}): Promise<
  */
 export const responseAlreadySent = (): Response => {
   const response = new Response(null, { headers: { 'x-hono-already-sent': '1' } })
-  for (const symbol of Object.getOwnPropertySymbols(response)) {
-    delete (response as unknown as Record<symbol, unknown>)[symbol]
-  }
+  for (const symbol of Object.getOwnPropertySymbols(response)) Reflect.deleteProperty(response, symbol)
   return response
 }
 

@@ -13,10 +13,10 @@ export interface SseStats {
 }
 
 /** What a peer needs of its route. */
-export interface SseRouteState {
+export interface SseRouteState<User = unknown> {
   readonly maxBufferedBytes: number
   readonly stats: SseStats
-  onPeerClosed(peer: SsePeer): void
+  onPeerClosed(peer: SsePeer<User>): void
 }
 
 /** One event as `sendEvent` writes it. */
@@ -85,7 +85,7 @@ const sseWire = (frame: PreparedFrame): Buffer => {
 }
 
 /** One SSE stream: a Peer for the hub, and `sendEvent`/`comment` for route handlers. */
-export class SsePeer implements Peer {
+export class SsePeer<User = unknown> implements Peer<User> {
   readonly id: string = createId()
   readonly transport = 'sse' as const
   /** Topic positions of the hub messages sent so far: the `id:` of each message event. */
@@ -101,10 +101,10 @@ export class SsePeer implements Peer {
 
   constructor(
     readonly res: ServerResponse,
-    readonly user: unknown,
+    readonly user: User,
     /** The `Last-Event-ID` the client sent when it reconnected. */
     readonly lastEventId: string | undefined,
-    private readonly route: SseRouteState,
+    private readonly route: SseRouteState<User>,
   ) {}
 
   get topics(): Set<string> {

@@ -1,6 +1,13 @@
-import type { ConnectionLimitOptions, FlumenBindings, FlumenPlugin } from '@flumen/core'
-import { ConnectionLimiter, credentialExpiry, drainConnections, responseAlreadySent } from '@flumen/core'
-import type { Context, MiddlewareHandler } from 'hono'
+import type { ConnectionLimitOptions, FlumenPlugin, UserOf } from '@flumen/core'
+import {
+  bindingsOf,
+  ConnectionLimiter,
+  credentialExpiry,
+  drainConnections,
+  responseAlreadySent,
+  userOf,
+} from '@flumen/core'
+import type { Context, Env, MiddlewareHandler } from 'hono'
 import type { SseRouteState, SseStats } from './peer.js'
 import { SsePeer } from './peer.js'
 
@@ -30,8 +37,9 @@ export interface SseOptions extends ConnectionLimitOptions {
 }
 
 /** An SSE route handler, with its live streams and counters. */
-export interface SseRoute extends MiddlewareHandler {
-  readonly peers: ReadonlySet<SsePeer>
+// biome-ignore lint/suspicious/noExplicitAny: Hono's own default Env for middleware is any
+export interface SseRoute<E extends Env = any, User = UserOf<E>> extends MiddlewareHandler<E> {
+  readonly peers: ReadonlySet<SsePeer<User>>
   readonly stats: Readonly<SseStats>
 }
 
@@ -53,16 +61,17 @@ const streamHeaders: Record<string, string> = {
  * is never a stream). Writes go straight to the Node response: each event's bytes are built once
  * and shared by every stream. Needs `serve()` from @flumen/core.
  */
-export const sse = (
-  handler: (stream: SsePeer, c: Context<{ Bindings: FlumenBindings }>) => void | Promise<void>,
+// biome-ignore lint/suspicious/noExplicitAny: Hono's own default Env for middleware is any
+export const sse = <E extends Env = any, User = UserOf<E>>(
+  handler: (stream: SsePeer<User>, c: Context<E>) => void | Promise<void>,
   options: SseOptions = {},
-): SseRoute => {
+): SseRoute<E, User> => {
   if (typeof handler !== 'function') throw new Error('sse: handler must be a function')
   const heartbeatMs =
     options.heartbeatMs === false ? false : positiveInteger('heartbeatMs', options.heartbeatMs ?? 15_000)
   const retryMs = positiveInteger('retryMs', options.retryMs ?? 2_000)
   const limiter = new ConnectionLimiter(options, 'sse')
-  const peers = new Set<SsePeer>()
+  const peers = new Set<SsePeer<User>>()
   const stats: SseStats = {
     get connections() {
       return peers.size
@@ -72,7 +81,7 @@ export const sse = (
   }
   let heartbeat: NodeJS.Timeout | undefined
 
-  const route: SseRouteState = {
+  const route: SseRouteState<User> = {
     maxBufferedBytes: positiveInteger('maxBufferedBytes', options.maxBufferedBytes ?? 1_048_576),
     stats,
     onPeerClosed: (peer) => {
@@ -97,16 +106,12 @@ export const sse = (
     stop: () => clearInterval(heartbeat),
   }
 
-  const routeHandler = async function sse(c: Context<{ Bindings: FlumenBindings }>): Promise<Response> {
-    const res = c.env?.outgoing
-    if (!res) throw new Error('sse() needs serve() from @flumen/core')
+  const routeHandler: MiddlewareHandler<E> = async (c) => {
+    const { outgoing: res, flumen } = bindingsOf(c)
+    if (!res || !flumen) throw new Error('sse() needs serve() from @flumen/core')
     const releaseSlot = limiter.acquire(c)
-    const peer = new SsePeer(
-      res,
-      (c.var as Record<string, unknown>).user,
-      c.req.header('last-event-id'),
-      route,
-    )
+    // What authentication put in c.var.user: the route's Env says its type.
+    const peer = new SsePeer<User>(res, userOf(c) as User, c.req.header('last-event-id'), route)
     peer.releaseSlot = releaseSlot
     peers.add(peer)
     const expiresAt = credentialExpiry(c)
@@ -120,7 +125,7 @@ export const sse = (
       throw err
     }
     if (peer.closed) return alreadySentOrEnd(res)
-    c.env.flumen.register(plugin)
+    flumen.register(plugin)
     // Headers that middleware set before the handler (CORS, cookies) go out with the stream.
     const headers = c.newResponse(null, 200, streamHeaders).headers
     const head: Record<string, string | string[]> = {}
@@ -151,8 +156,8 @@ export const sse = (
     return responseAlreadySent()
   }
 
-  return Object.assign(routeHandler as unknown as MiddlewareHandler, {
-    peers: peers as ReadonlySet<SsePeer>,
+  return Object.assign(routeHandler, {
+    peers: peers as ReadonlySet<SsePeer<User>>,
     stats: stats as Readonly<SseStats>,
   })
 }

@@ -17,4 +17,6 @@ export {
 } from './redis.js'
 export type { Registry } from './registry.js'
 export { startRegistry } from './registry.js'
+export type { RefusedUpgrade } from './upgrade.js'
+export { refusedUpgrade } from './upgrade.js'
 export { waitFor } from './wait.js'

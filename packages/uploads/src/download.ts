@@ -1,21 +1,23 @@
 import { Readable } from 'node:stream'
 import { FlumenError } from '@flumen/core'
-import type { Context, MiddlewareHandler } from 'hono'
+import type { Context, Env, MiddlewareHandler } from 'hono'
 import type { ByteRange, StorageAdapter, StoredFile } from './storage.js'
 
-export interface DownloadOptions {
+/** Options of `download<E>()`: `E` is the Env of the route, as its callbacks see `c`. */
+// biome-ignore lint/suspicious/noExplicitAny: Hono's own default Env for middleware is any
+export interface DownloadOptions<E extends Env = any> {
   storage: Pick<StorageAdapter, 'info' | 'read'>
   /**
    * The id of the file a request asks for.
    * @default (c) => c.req.param('id')
    */
-  id?: (c: Context) => string | undefined
+  id?: (c: Context<E>) => string | undefined
   /**
    * Whether this request may read this file; false answers 404, as for a file that does not exist
    * (a refusal must not tell that it does).
    * @default every file may be read
    */
-  authorize?: (file: StoredFile, c: Context) => boolean | Promise<boolean>
+  authorize?: (file: StoredFile, c: Context<E>) => boolean | Promise<boolean>
   /**
    * `attachment` makes browsers save the file; `inline` lets them show it (images), still under a
    * sandboxing Content-Security-Policy and `nosniff`, so an uploaded HTML or SVG never runs as the
@@ -68,11 +70,12 @@ const contentDisposition = (kind: 'attachment' | 'inline', name: string): string
  * and every answer carries `Content-Disposition`, `nosniff` and a sandboxing CSP. The file stream
  * is closed on every path: sent, cancelled, or cut by the client. Put authentication before it.
  */
-export const download = (options: DownloadOptions): MiddlewareHandler => {
+// biome-ignore lint/suspicious/noExplicitAny: Hono's own default Env for middleware is any
+export const download = <E extends Env = any>(options: DownloadOptions<E>): MiddlewareHandler<E> => {
   const storage = options.storage
   if (typeof storage?.info !== 'function' || typeof storage.read !== 'function')
     throw new Error('download: storage must have info() and read()')
-  const idOf = options.id ?? ((c: Context) => c.req.param('id'))
+  const idOf: (c: Context<E>) => string | undefined = options.id ?? ((c) => c.req.param('id'))
   const authorize = options.authorize
   if (authorize !== undefined && typeof authorize !== 'function')
     throw new Error('download: authorize must be a function')

@@ -2,10 +2,10 @@ import type { IncomingMessage } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
-import type { FlumenBindings, RequestBody } from '@flumen/core'
-import { createId, FlumenError } from '@flumen/core'
+import type { RequestBody } from '@flumen/core'
+import { bindingsOf, createId, FlumenError } from '@flumen/core'
 import busboy from 'busboy'
-import type { Context, MiddlewareHandler } from 'hono'
+import type { Context, Env, MiddlewareHandler } from 'hono'
 import type { IncomingFile } from './file-writer.js'
 import { writeFile } from './file-writer.js'
 import { displayName } from './names.js'
@@ -54,10 +54,12 @@ export interface ProgressPublisher {
   publish(topic: string, data: unknown): Promise<unknown>
 }
 
-export interface ProgressOptions {
+/** `E` is the Env of the route (`AuthEnv` from @flumen/auth types `c.var.user`). */
+// biome-ignore lint/suspicious/noExplicitAny: Hono's own default Env for middleware is any
+export interface ProgressOptions<E extends Env = any> {
   publisher: ProgressPublisher
   /** The topic of this request's events (e.g. `user:<id>`); undefined sends none. */
-  topic: (c: Context) => string | undefined
+  topic: (c: Context<E>) => string | undefined
   /**
    * At most one progress event per upload this often (plus the final one).
    * @default 250
@@ -86,7 +88,9 @@ export interface UploadResult {
   fields: Record<string, string | string[]>
 }
 
-export interface UploadsOptions {
+/** Options of `uploads<E>()`: `E` is the Env of the route, as its callbacks see `c`. */
+// biome-ignore lint/suspicious/noExplicitAny: Hono's own default Env for middleware is any
+export interface UploadsOptions<E extends Env = any> {
   /** @default diskStorage({ dir: <os tmpdir>/flumen-uploads }) */
   storage?: StorageAdapter
   limits?: Partial<UploadLimits>
@@ -110,12 +114,12 @@ export interface UploadsOptions {
   minBytesPerSecond?: number
   /** @default 10000 */
   rateWindowMs?: number
-  progress?: ProgressOptions
+  progress?: ProgressOptions<E>
   /**
    * Runs once the files are stored; its Response (if any) is the answer, else 201 with the
    * result as JSON. If it throws, the files of the request are removed.
    */
-  onComplete?: (result: UploadResult, c: Context) => Response | undefined | Promise<Response | undefined>
+  onComplete?: (result: UploadResult, c: Context<E>) => Response | undefined | Promise<Response | undefined>
 }
 
 const defaults: UploadLimits = {
@@ -151,7 +155,8 @@ export interface UploadStats {
   bytes: number
 }
 
-export interface UploadsRoute extends MiddlewareHandler {
+// biome-ignore lint/suspicious/noExplicitAny: Hono's own default Env for middleware is any
+export interface UploadsRoute<E extends Env = any> extends MiddlewareHandler<E> {
   readonly stats: Readonly<UploadStats>
   readonly storage: StorageAdapter
 }
@@ -161,7 +166,8 @@ export interface UploadsRoute extends MiddlewareHandler {
  * each file streams to storage with backpressure and SHA-256; limits, type checks, slow-body
  * guards and progress events included. Put authentication before it.
  */
-export const uploads = (options: UploadsOptions = {}): UploadsRoute => {
+// biome-ignore lint/suspicious/noExplicitAny: Hono's own default Env for middleware is any
+export const uploads = <E extends Env = any>(options: UploadsOptions<E> = {}): UploadsRoute<E> => {
   const limits: UploadLimits = { ...defaults }
   for (const [key, value] of Object.entries(options.limits ?? {}) as [keyof UploadLimits, number][]) {
     if (!(key in defaults)) throw new Error(`uploads: unknown limit ${key}`)
@@ -178,8 +184,8 @@ export const uploads = (options: UploadsOptions = {}): UploadsRoute => {
   const progressIntervalMs = nonNegative('progress.intervalMs', progress?.intervalMs ?? 250)
   const stats: UploadStats & { active: number } = { active: 0, completed: 0, failed: 0, bytes: 0 }
 
-  const handler = async function uploads(c: Context<{ Bindings: FlumenBindings }>): Promise<Response> {
-    const incoming = c.env?.incoming
+  const handler: MiddlewareHandler<E> = async (c) => {
+    const { incoming, body } = bindingsOf(c)
     if (!incoming) throw new Error('uploads() needs serve() from @flumen/core')
     const contentType = c.req.header('content-type') ?? ''
     if (!/^multipart\/form-data\b/i.test(contentType))
@@ -197,7 +203,7 @@ export const uploads = (options: UploadsOptions = {}): UploadsRoute => {
     try {
       const result = await receive(
         incoming,
-        c.env.body,
+        body,
         uploadId,
         Number.isFinite(declaredLength) ? declaredLength : undefined,
         topic === undefined ? undefined : publish,
@@ -409,7 +415,7 @@ export const uploads = (options: UploadsOptions = {}): UploadsRoute => {
       incoming.pipe(parser)
     })
 
-  return Object.assign(handler as unknown as MiddlewareHandler, {
+  return Object.assign(handler, {
     stats: stats as Readonly<UploadStats>,
     storage,
   })

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto'
-import type { IncomingMessage } from 'node:http'
 import type { Writable } from 'node:stream'
-import type { FlumenBindings, FlumenPlugin } from '@flumen/core'
-import { createId } from '@flumen/core'
-import type { Context } from 'hono'
+import type { FlumenPlugin } from '@flumen/core'
+import { bindingsOf, createId, userOf } from '@flumen/core'
+import type { Context, Env } from 'hono'
 import { Hono } from 'hono'
 import type { ProgressOptions, UploadEvent } from './multipart.js'
 import { displayName } from './names.js'
@@ -11,7 +10,9 @@ import { OwnerQuotas } from './quotas.js'
 import { fileType, sniffBytes, sniffType } from './sniff.js'
 import type { PartialUpload, StorageAdapter, StoredFile } from './storage.js'
 
-export interface TusOptions {
+/** Options of `tus<E>()`: `E` is the Env of its routes, as the callbacks see `c`. */
+// biome-ignore lint/suspicious/noExplicitAny: Hono's own default Env for middleware is any
+export interface TusOptions<E extends Env = any> {
   storage: StorageAdapter
   /**
    * Largest upload (`Tus-Max-Size`); a larger Upload-Length is 413.
@@ -41,7 +42,7 @@ export interface TusOptions {
    * delete it; others get 404. `undefined` means no owner (anyone with the URL).
    * @default (c) => c.var.user?.id (the user authentication put on the request)
    */
-  owner?: (c: Context) => string | undefined
+  owner?: (c: Context<E>) => string | undefined
   /**
    * Unfinished uploads one owner may have open at once; one more is 429.
    * @default 20
@@ -53,24 +54,22 @@ export interface TusOptions {
    */
   maxBytesPerOwner?: number
   /** Progress events to a hub topic while PATCH bodies arrive, as `uploads()` sends them. */
-  progress?: ProgressOptions
+  progress?: ProgressOptions<E>
   /** Accepted types by magic bytes, checked when the upload completes (then 415 and removed). */
   allowedTypes?: readonly string[]
   /** Runs when an upload completes, with the stored file and its metadata. */
-  onComplete?: (file: StoredFile, c: Context, metadata: Record<string, string>) => void | Promise<void>
+  onComplete?: (file: StoredFile, c: Context<E>, metadata: Record<string, string>) => void | Promise<void>
 }
 
 const tusVersion = '1.0.0'
 const extensions = 'creation,creation-with-upload,termination,expiration,checksum'
 const offsetType = 'application/offset+octet-stream'
 
-type TusEnv = { Bindings: FlumenBindings }
-
 const errorJson = (code: string, message: string): string => JSON.stringify({ error: { code, message } })
 
 /** The id of the user authentication put on the request, if any. */
 const userId = (c: Context): string | undefined => {
-  const user = (c.var as Record<string, unknown>).user
+  const user = userOf(c)
   const id = typeof user === 'object' && user !== null ? (user as { id?: unknown }).id : undefined
   return typeof id === 'string' || typeof id === 'number' ? String(id) : undefined
 }
@@ -98,7 +97,8 @@ const encodeMetadata = (metadata: Record<string, string>): string =>
  * expiration, checksum with sha256) on a storage adapter: `app.route('/files/tus', tus({ storage }))`,
  * behind your auth middleware. Standard tus clients (tus-js-client, Uppy) work with it.
  */
-export const tus = (options: TusOptions): Hono<TusEnv> & { sweep(): Promise<number> } => {
+// biome-ignore lint/suspicious/noExplicitAny: Hono's own default Env for middleware is any
+export const tus = <E extends Env = any>(options: TusOptions<E>): Hono<E> & { sweep(): Promise<number> } => {
   const storage = options.storage
   if (typeof storage?.createPartial !== 'function') throw new Error('tus: storage must be a StorageAdapter')
   const maxSize = options.maxSize ?? 1024 * 1024 * 1024
@@ -119,7 +119,7 @@ export const tus = (options: TusOptions): Hono<TusEnv> & { sweep(): Promise<numb
   const minBytesPerSecond = options.minBytesPerSecond ?? 1024
   if (!Number.isFinite(minBytesPerSecond) || minBytesPerSecond < 0)
     throw new Error('tus: minBytesPerSecond must be a non-negative number')
-  const ownerOf = options.owner ?? userId
+  const ownerOf: (c: Context<E>) => string | undefined = options.owner ?? userId
   if (typeof ownerOf !== 'function') throw new Error('tus: owner must be a function')
   const progress = options.progress
   if (progress && (typeof progress.publisher?.publish !== 'function' || typeof progress.topic !== 'function'))
@@ -130,7 +130,7 @@ export const tus = (options: TusOptions): Hono<TusEnv> & { sweep(): Promise<numb
   /** Uploads with a PATCH in progress: a second one at the same time is a conflict. */
   const busy = new Set<string>()
 
-  const app = new Hono<TusEnv>()
+  const app = new Hono<E>()
   const common = { 'Tus-Resumable': tusVersion, 'Cache-Control': 'no-store' }
 
   const reply = (status: number, headers: Record<string, string> = {}, body?: string): Response =>
@@ -168,7 +168,7 @@ export const tus = (options: TusOptions): Hono<TusEnv> & { sweep(): Promise<numb
    * owner's upload is answered as one that does not exist.
    */
   const load = async (
-    c: Context,
+    c: Context<E>,
     id: string,
   ): Promise<{ upload: PartialUpload; offset: number } | Response> => {
     const found = await storage.partial(id).catch(() => undefined)
@@ -184,7 +184,7 @@ export const tus = (options: TusOptions): Hono<TusEnv> & { sweep(): Promise<numb
   }
 
   /** Publishes a progress event to the request's topic (throttled by the caller). */
-  const progressOf = (c: Context): ((event: UploadEvent) => void) | undefined => {
+  const progressOf = (c: Context<E>): ((event: UploadEvent) => void) | undefined => {
     const topic = progress?.topic(c)
     if (topic === undefined) return undefined
     return (event) => {
@@ -193,8 +193,9 @@ export const tus = (options: TusOptions): Hono<TusEnv> & { sweep(): Promise<numb
   }
 
   app.use('*', async (c, next) => {
-    if (c.env?.flumen && !sweeper) {
-      c.env.flumen.register(plugin)
+    const { flumen } = bindingsOf(c)
+    if (flumen && !sweeper) {
+      flumen.register(plugin)
       // Every 1–10 minutes: expired uploads are refused (410) on access anyway.
       sweeper = setInterval(
         () => void sweep().catch(() => {}),
@@ -227,7 +228,7 @@ export const tus = (options: TusOptions): Hono<TusEnv> & { sweep(): Promise<numb
    * ends the request differently (checksum mismatch, too large, cut).
    */
   const writeBody = async (
-    c: Context<TusEnv>,
+    c: Context<E>,
     id: string,
     upload: PartialUpload,
     offset: number,
@@ -244,7 +245,8 @@ export const tus = (options: TusOptions): Hono<TusEnv> & { sweep(): Promise<numb
     const declared = c.req.header('content-length')
     if (declared !== undefined && offset + Number(declared) > upload.length)
       return reply(413, { Connection: 'close' }, errorJson('TOO_LARGE', 'The body goes past Upload-Length'))
-    const incoming: IncomingMessage = c.env.incoming
+    const { incoming, body } = bindingsOf(c)
+    if (!incoming) throw new Error('tus() needs serve() from @flumen/core')
     const hash = expected ? createHash('sha256') : undefined
     const writer: Writable = await storage.append(id, offset)
     const publish = progressOf(c)
@@ -257,13 +259,13 @@ export const tus = (options: TusOptions): Hono<TusEnv> & { sweep(): Promise<numb
         if (finished) return
         finished = true
         // A cut body answers 408 and closes; otherwise what is left is the server's to discard.
-        if (result !== 'cut') c.env.body?.release()
+        if (result !== 'cut') body?.release()
         incoming.off('data', onData)
         incoming.off('end', onEnd)
         incoming.off('close', onClose)
         writer.end(() => resolve(result))
       }
-      c.env.body?.guard({ idleTimeoutMs, minBytesPerSecond, rateWindowMs }, () => finish('cut'))
+      body?.guard({ idleTimeoutMs, minBytesPerSecond, rateWindowMs }, () => finish('cut'))
       const onData = (chunk: Buffer): void => {
         if (offset + written + chunk.length > upload.length) {
           finish('too-large')
@@ -319,7 +321,7 @@ export const tus = (options: TusOptions): Hono<TusEnv> & { sweep(): Promise<numb
 
   /** Hashes and stores a complete upload; a Response when its type is not allowed. */
   const complete = async (
-    c: Context<TusEnv>,
+    c: Context<E>,
     id: string,
     upload: PartialUpload,
   ): Promise<Response | undefined> => {
@@ -353,7 +355,7 @@ export const tus = (options: TusOptions): Hono<TusEnv> & { sweep(): Promise<numb
 
   /** Runs a body write and, when it completes the upload, the completion. */
   const patch = async (
-    c: Context<TusEnv>,
+    c: Context<E>,
     id: string,
     upload: PartialUpload,
     offset: number,

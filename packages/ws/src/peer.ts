@@ -11,17 +11,17 @@ import type { ResolvedOptions } from './options.js'
  * Declared as methods so that handlers typed for `hono/ws` (with the DOM's MessageEvent and
  * CloseEvent) are accepted as they are, while these types need no DOM lib.
  */
-export interface WebSocketEvents {
-  onOpen?(event: Event, ws: FlumenWSContext): void | Promise<void>
-  onMessage?(event: WsMessageEvent, ws: FlumenWSContext): void | Promise<void>
-  onClose?(event: WsCloseEvent, ws: FlumenWSContext): void | Promise<void>
-  onError?(event: Event, ws: FlumenWSContext): void | Promise<void>
+export interface WebSocketEvents<User = unknown> {
+  onOpen?(event: Event, ws: FlumenWSContext<User>): void | Promise<void>
+  onMessage?(event: WsMessageEvent, ws: FlumenWSContext<User>): void | Promise<void>
+  onClose?(event: WsCloseEvent, ws: FlumenWSContext<User>): void | Promise<void>
+  onError?(event: Event, ws: FlumenWSContext<User>): void | Promise<void>
   /**
    * A message dropped by the rate limit (a Flumen extension of Hono's WSEvents): answer it in the
    * route's own protocol (the hub replies with the message's `id`). Without it each dropped message
    * is answered `{"type":"error","code":"RATE_LIMITED","message":"Too many messages"}`.
    */
-  onRateLimited?(data: string | ArrayBuffer, ws: FlumenWSContext): void
+  onRateLimited?(data: string | ArrayBuffer, ws: FlumenWSContext<User>): void
 }
 
 /** Counters of one route, for metrics. */
@@ -39,11 +39,11 @@ export interface WebSocketStats {
 }
 
 /** What a peer needs of its route: options, counters, a logger. */
-export interface RouteState {
+export interface RouteState<User = unknown> {
   readonly options: ResolvedOptions
   readonly stats: WebSocketStats
   logError(err: unknown): void
-  onPeerClosed(peer: WsPeer): void
+  onPeerClosed(peer: WsPeer<User>): void
 }
 
 // The parts of a `ws` socket used to write prepared frames straight to the TCP socket. They are
@@ -76,11 +76,11 @@ const wsWire = (frame: PreparedFrame): Buffer => {
  * unchanged), plus the connection's Peer. Everything is read from the peer on demand, so a
  * connection carries one small object rather than a URL, closures and a copy of its state.
  */
-export class FlumenWSContext {
-  readonly peer: WsPeer
+export class FlumenWSContext<User = unknown> {
+  readonly peer: WsPeer<User>
   private parsedUrl: URL | undefined
 
-  constructor(peer: WsPeer) {
+  constructor(peer: WsPeer<User>) {
     this.peer = peer
   }
 
@@ -116,10 +116,10 @@ export class FlumenWSContext {
 }
 
 /** One WebSocket connection: a Peer for the hub, the target of the route's handlers. */
-export class WsPeer implements Peer {
+export class WsPeer<User = unknown> implements Peer<User> {
   readonly id: string = createId()
   readonly transport = 'ws' as const
-  readonly context: FlumenWSContext
+  readonly context: FlumenWSContext<User>
   private topicSet: Set<string> | undefined
   /** Set while an async onOpen runs: messages wait for it, in order. */
   private opening: Promise<void> | undefined
@@ -136,9 +136,9 @@ export class WsPeer implements Peer {
 
   constructor(
     readonly ws: WebSocket,
-    readonly user: unknown,
-    private readonly events: WebSocketEvents,
-    private readonly route: RouteState,
+    readonly user: User,
+    private readonly events: WebSocketEvents<User>,
+    private readonly route: RouteState<User>,
     /** The request URL of the upgrade. */
     readonly url: string,
   ) {
@@ -189,7 +189,7 @@ export class WsPeer implements Peer {
    * `ws` sender idle (nothing of its own queued), so bytes cannot overtake each other.
    */
   private directSocket(): WsInternals['_socket'] {
-    const internals = this.ws as unknown as WsInternals
+    const internals: WsInternals = this.ws as WebSocket & WsInternals
     if (internals._sender?._state !== 0 || internals._extensions?.['permessage-deflate']) return undefined
     return internals._socket
   }
@@ -320,7 +320,7 @@ export class WsPeer implements Peer {
     name: 'onOpen' | 'onMessage' | 'onClose',
     event: Event | WsMessageEvent | WsCloseEvent,
   ): Promise<void> | undefined {
-    const handler = this.events[name] as ((event: unknown, ws: FlumenWSContext) => unknown) | undefined
+    const handler = this.events[name] as ((event: unknown, ws: FlumenWSContext<User>) => unknown) | undefined
     if (!handler) return undefined
     try {
       const result = handler(event, this.context)

@@ -1,8 +1,14 @@
-import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
-import type { FlumenBindings, FlumenPlugin } from '@flumen/core'
-import { ConnectionLimiter, credentialExpiry, drainConnections, FlumenError } from '@flumen/core'
-import type { Context, MiddlewareHandler } from 'hono'
+import type { FlumenPlugin, UserOf } from '@flumen/core'
+import {
+  bindingsOf,
+  ConnectionLimiter,
+  credentialExpiry,
+  drainConnections,
+  FlumenError,
+  userOf,
+} from '@flumen/core'
+import type { Context, Env, MiddlewareHandler } from 'hono'
 import type { WebSocket } from 'ws'
 import { WebSocketServer } from 'ws'
 import type { WebSocketOptions } from './options.js'
@@ -11,7 +17,7 @@ import type { RouteState, WebSocketEvents, WebSocketStats } from './peer.js'
 import { WsPeer } from './peer.js'
 
 const kPeer = Symbol('flumen.peer')
-type PeerSocket = WebSocket & { [kPeer]: WsPeer }
+type PeerSocket = WebSocket & { [kPeer]: WsPeer<unknown> }
 
 // Listeners shared by every socket: `this` is the socket, so no closure is kept per connection.
 function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
@@ -27,10 +33,15 @@ function onPong(this: WebSocket): void {
   ;(this as PeerSocket)[kPeer].alive = true
 }
 
-/** A WebSocket route handler, with its live peers and counters. */
-export interface WebSocketRoute extends MiddlewareHandler {
+/**
+ * A WebSocket route handler, with its live peers and counters. Its input says `outputFormat: 'ws'`,
+ * as Hono's own upgradeWebSocket does, so `hc<typeof app>` gives the route a `$ws()`.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: Hono's own default Env for middleware is any
+export interface WebSocketRoute<E extends Env = any, User = UserOf<E>>
+  extends MiddlewareHandler<E, string, { outputFormat: 'ws' }> {
   /** The route's open connections. */
-  readonly peers: ReadonlySet<WsPeer>
+  readonly peers: ReadonlySet<WsPeer<User>>
   readonly stats: Readonly<WebSocketStats>
 }
 
@@ -42,10 +53,11 @@ export interface WebSocketRoute extends MiddlewareHandler {
  *
  * A plain GET (no `Upgrade: websocket`) gets 426. Needs `serve()` from @flumen/core.
  */
-export const upgradeWebSocket = (
-  createEvents: (c: Context) => WebSocketEvents | Promise<WebSocketEvents>,
+// biome-ignore lint/suspicious/noExplicitAny: Hono's own default Env for middleware is any
+export const upgradeWebSocket = <E extends Env = any, User = UserOf<E>>(
+  createEvents: (c: Context<E>) => WebSocketEvents<User> | Promise<WebSocketEvents<User>>,
   options: WebSocketOptions = {},
-): WebSocketRoute => {
+): WebSocketRoute<E, User> => {
   if (typeof createEvents !== 'function') throw new Error('upgradeWebSocket: createEvents must be a function')
   const resolved = resolveOptions(options)
   const limiter = new ConnectionLimiter(options, 'upgradeWebSocket')
@@ -53,7 +65,7 @@ export const upgradeWebSocket = (
   if (heartbeat && heartbeat.pongTimeoutMs >= heartbeat.intervalMs) {
     throw new Error('upgradeWebSocket: heartbeat.pongTimeoutMs must be shorter than heartbeat.intervalMs')
   }
-  const peers = new Set<WsPeer>()
+  const peers = new Set<WsPeer<User>>()
   const stats: WebSocketStats = {
     get connections() {
       return peers.size
@@ -93,7 +105,7 @@ export const upgradeWebSocket = (
     pongTimer.unref()
   }
 
-  const route: RouteState = {
+  const route: RouteState<User> = {
     options: resolved,
     stats,
     logError: (err) => console.error('[flumen/ws] handler failed:', err),
@@ -125,13 +137,13 @@ export const upgradeWebSocket = (
 
   const open = (
     ws: WebSocket,
-    user: unknown,
+    user: User,
     expiresAt: number | undefined,
-    events: WebSocketEvents,
+    events: WebSocketEvents<User>,
     url: string,
     releaseSlot: () => void,
   ): void => {
-    const peer = new WsPeer(ws, user, events, route, url)
+    const peer = new WsPeer<User>(ws, user, events, route, url)
     peer.releaseSlot = releaseSlot
     if (expiresAt !== undefined) peer.expiresAt = expiresAt
     ;(ws as PeerSocket)[kPeer] = peer
@@ -149,35 +161,33 @@ export const upgradeWebSocket = (
     peer.open()
   }
 
-  const handler = async function upgradeWebSocket(
-    c: Context<{ Bindings: FlumenBindings }>,
-  ): Promise<Response> {
+  const handler: MiddlewareHandler<E, string, { outputFormat: 'ws' }> = async (c) => {
     if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
       throw new FlumenError('UPGRADE_REQUIRED', 'This route only accepts WebSocket connections', {
         headers: { Upgrade: 'websocket' },
       })
     }
-    const upgrade = c.env?.upgrade
-    if (!upgrade) throw new Error('upgradeWebSocket needs serve() from @flumen/core')
+    const { upgrade, incoming, flumen } = bindingsOf(c)
+    if (!upgrade || !incoming || !flumen) throw new Error('upgradeWebSocket needs serve() from @flumen/core')
     const origin = c.req.header('origin')
     if (origin !== undefined && resolved.isOriginAllowed && !resolved.isOriginAllowed(origin)) {
       throw new FlumenError('FORBIDDEN', 'Origin not allowed')
     }
     // Taken before anything is awaited: handshakes in flight together count against each other.
     const releaseSlot = limiter.acquire(c)
-    let events: WebSocketEvents
+    let events: WebSocketEvents<User>
     try {
       events = await createEvents(c)
     } catch (err) {
       releaseSlot()
       throw err
     }
-    const user = (c.var as Record<string, unknown>).user
+    // What authentication put in c.var.user: the route's Env says its type.
+    const user = userOf(c) as User
     const expiresAt = credentialExpiry(c)
     const url = c.req.url
-    const incoming: IncomingMessage = c.env.incoming
     const { socket, head }: { socket: Duplex; head: Buffer } = upgrade
-    c.env.flumen.register(plugin)
+    flumen.register(plugin)
     upgrade.accept((headers) => {
       // Headers set by middleware (cookies, request ids, CORS) go out on the 101.
       const addHeaders = (lines: string[]): void => {
@@ -200,8 +210,8 @@ export const upgradeWebSocket = (
     }, releaseSlot)
     return c.body(null)
   }
-  return Object.assign(handler as unknown as MiddlewareHandler, {
-    peers: peers as ReadonlySet<WsPeer>,
+  return Object.assign(handler, {
+    peers: peers as ReadonlySet<WsPeer<User>>,
     stats: stats as Readonly<WebSocketStats>,
   })
 }

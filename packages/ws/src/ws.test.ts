@@ -3,7 +3,8 @@ import type { Socket } from 'node:net'
 import { connect } from 'node:net'
 import type { FlumenBindings, FlumenServer } from '@flumen/core'
 import { createApp, FlumenError, prepareBatch, prepareFrame, serve } from '@flumen/core'
-import { leakCheck } from '@flumen/testing'
+import type { RefusedUpgrade } from '@flumen/testing'
+import { leakCheck, refusedUpgrade } from '@flumen/testing'
 import type { Hono } from 'hono'
 import type { WSEvents } from 'hono/ws'
 import { afterEach, describe, expect, it, vi } from 'vitest'
@@ -58,22 +59,8 @@ const nextMessage = async (client: WebSocket): Promise<{ data: Buffer; isBinary:
   return { data, isBinary }
 }
 
-/** Resolves with the HTTP response a refused upgrade got. */
-const refused = async (
-  url: string,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> => {
-  const client = new WebSocket(url, { headers })
-  clients.push(client)
-  client.on('error', () => {}) // terminating a refused client in afterEach reports an error
-  const [, res] = (await once(client, 'unexpected-response')) as [
-    unknown,
-    import('node:http').IncomingMessage,
-  ]
-  let body = ''
-  for await (const chunk of res) body += chunk
-  return { status: res.statusCode!, headers: res.headers, body }
-}
+const refused = (url: string, headers: Record<string, string> = {}): Promise<RefusedUpgrade> =>
+  refusedUpgrade(url, { headers })
 
 const closeOf = async (client: WebSocket): Promise<number> => {
   const [code] = (await once(client, 'close')) as [number]
