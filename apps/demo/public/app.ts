@@ -85,9 +85,11 @@ let me: User
 let client: Client
 let currentRoom = 'lobby'
 const rooms = new Map<string, { events: RoomEvent[]; ids: Set<string> }>()
-/** Messages typed but not yet confirmed by the server, in order. */
-const outbox: { id: string; room: string; text: string }[] = []
-let flushing = false
+/**
+ * Messages typed but not yet confirmed by the server, shown greyed out until their own copy comes
+ * back. The client sends them (again after a reconnect, stored once by the server): nothing to retry.
+ */
+const sending: { id: string; room: string; text: string }[] = []
 const myUploads = new Map<string, { row: HTMLElement; bar: HTMLProgressElement; label: HTMLElement }>()
 
 const showState = (state: ClientState): void => {
@@ -151,7 +153,7 @@ const renderMessages = (): void => {
   const list = $('messages')
   const room = rooms.get(currentRoom)
   const items = (room?.events ?? []).map(messageItem)
-  for (const pending of outbox.filter((entry) => entry.room === currentRoom)) {
+  for (const pending of sending.filter((entry) => entry.room === currentRoom)) {
     const item = messageItem({ type: 'chat', id: pending.id, from: me, text: pending.text, at: Date.now() })
     item.classList.add('pending')
     item.title = 'Sending…'
@@ -169,8 +171,8 @@ const onRoomEvent = (name: string, event: RoomEvent, render = true): void => {
   room.ids.add(id)
   room.events.push(event)
   if (event.type === 'chat') {
-    const pending = outbox.findIndex((entry) => `${me.id}:${entry.id}` === event.id)
-    if (pending >= 0) outbox.splice(pending, 1)
+    const pending = sending.findIndex((entry) => `${me.id}:${entry.id}` === event.id)
+    if (pending >= 0) sending.splice(pending, 1)
   }
   if (event.type === 'file' && event.file.from.id === me.id) myUploads.get(event.file.uploadId)?.row.remove()
   if (render && name === currentRoom) renderMessages()
@@ -221,38 +223,17 @@ const switchRoom = (name: string): void => {
   history.replaceState(null, '', `#${name}`)
 }
 
-/** Sends what is in the outbox, in order; stops at the first failure (retried when back online). */
-const flushOutbox = async (): Promise<void> => {
-  if (flushing) return
-  flushing = true
-  try {
-    while (outbox.length > 0 && client.state === 'open') {
-      const entry = outbox[0]!
-      try {
-        await client.call(
-          'chat.send',
-          { room: entry.room, text: entry.text, id: entry.id },
-          { timeoutMs: 5000 },
-        )
-        // Confirmed: the room's echo removes it too; here in case the echo came first.
-        if (outbox[0] === entry) outbox.shift()
-      } catch (err) {
-        if (err instanceof FlumenClientError && ['DISCONNECTED', 'CLOSED', 'TIMEOUT'].includes(err.code))
-          return
-        outbox.shift()
-        $('room-error').textContent = explain(err)
-        renderMessages()
-      }
-    }
-  } finally {
-    flushing = false
-  }
-}
-
 const sendMessage = (text: string): void => {
-  outbox.push({ id: crypto.randomUUID().replace(/-/g, '').slice(0, 24), room: currentRoom, text })
+  const entry = { id: crypto.randomUUID().replace(/-/g, '').slice(0, 24), room: currentRoom, text }
+  sending.push(entry)
   renderMessages()
-  void flushOutbox()
+  // echo: the server's copy (with the sender it names) comes back to this tab too.
+  client.publish(`room:${entry.room}`, { text, id: entry.id }, { echo: true }).catch((err: unknown) => {
+    const at = sending.indexOf(entry)
+    if (at >= 0) sending.splice(at, 1)
+    $('room-error').textContent = explain(err)
+    renderMessages()
+  })
 }
 
 const shareFile = async (file: File): Promise<void> => {
@@ -333,7 +314,6 @@ const start = (user: User): void => {
   })
   client.on('state', (state) => {
     showState(state)
-    if (state === 'open') void flushOutbox()
     if (state === 'closed') {
       $('banner').hidden = false
       $('banner').textContent = 'You have been signed out. Reload the page to sign in again.'

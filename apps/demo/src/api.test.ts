@@ -5,8 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FlumenServer } from '@flumen/core'
 import { serve } from '@flumen/core'
-import { openSse } from '@flumen/sse/test-client'
-import { leakCheck } from '@flumen/testing'
+import { leakCheck, openSse } from '@flumen/testing'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { buildDemo } from './app.js'
@@ -211,30 +210,23 @@ describe('/ws and /sse', () => {
     expect((await openWs({ cookie, origin: base })).readyState).toBe(WebSocket.OPEN)
   })
 
-  it('applies the topic rules: rooms read-only for clients, user:<id> for its user, dashboard read-only', async () => {
+  it('applies the topic rules: rooms written as the server names the sender, user:<id> for its user, dashboard read-only', async () => {
     const alice = await signIn('alice')
     const bob = await signIn('bob')
     const socket = await openWs({ cookie: alice.cookie })
     const ok = { type: 'ack' }
     expect(await request(socket, { type: 'subscribe', topic: 'room:lobby' })).toMatchObject(ok)
-    // A client cannot publish to a room: it could claim to be someone else (from) or link anywhere.
-    const forged = { type: 'chat', id: 'x', from: { id: bob.user.id, name: 'bob' }, text: 'I am bob', at: 1 }
-    expect(await request(socket, { type: 'publish', topic: 'room:lobby', data: forged })).toMatchObject({
-      code: 'FORBIDDEN',
-    })
-    // Through the server's own method, the sender is who the session says.
     const bobSocket = await openWs({ cookie: bob.cookie })
     await request(bobSocket, { type: 'subscribe', topic: 'room:lobby' })
-    expect(
-      await request(socket, {
-        type: 'call',
-        method: 'chat.send',
-        data: { room: 'lobby', text: 'hi', from: 'bob' },
-      }),
-    ).toMatchObject({ type: 'result' })
+    // A client publishes to a room, but cannot claim to be someone else: the server names the sender.
+    const forged = { type: 'chat', id: 'x', from: { id: bob.user.id, name: 'bob' }, text: 'I am bob', at: 1 }
+    expect(await request(socket, { type: 'publish', topic: 'room:lobby', data: forged })).toMatchObject(ok)
     expect(await nextMessage(bobSocket, (m) => m.topic === 'room:lobby')).toMatchObject({
-      data: { from: { id: alice.user.id, name: 'alice' }, text: 'hi' },
+      data: { type: 'chat', from: { id: alice.user.id, name: 'alice' }, text: 'I am bob' },
     })
+    expect(
+      await request(socket, { type: 'publish', topic: 'room:lobby', data: { text: 'x'.repeat(2001) } }),
+    ).toMatchObject({ code: 'TOO_LARGE' })
     expect(await request(socket, { type: 'subscribe', topic: `user:${alice.user.id}` })).toMatchObject(ok)
     expect(await request(socket, { type: 'subscribe', topic: `user:${bob.user.id}` })).toMatchObject({
       code: 'FORBIDDEN',
@@ -307,19 +299,20 @@ describe('rooms', () => {
       offset,
       data: { type: 'chat', text: 'hello team', from: { id: alice.user.id, name: 'alice' } },
     })
-    // The same through the WebSocket method, with an idempotent client id.
+    // The same over the WebSocket: a retry (the same key) is stored once, and the HTTP retry too.
     const aliceWs = await openWs({ cookie: alice.cookie })
-    const first = await request(aliceWs, {
-      type: 'call',
-      method: 'chat.send',
-      data: { room: 'team', text: 'via ws', id: 'm1' },
-    })
-    const retry = await request(aliceWs, {
-      type: 'call',
-      method: 'chat.send',
-      data: { room: 'team', text: 'via ws', id: 'm1' },
-    })
-    expect(retry).toMatchObject({ type: 'result', data: (first as { data: Json }).data })
+    const publish = { type: 'publish', topic: 'room:team', data: { text: 'via ws', id: 'm1' }, key: 'm1' }
+    const first = (await request(aliceWs, publish)) as { offset: number }
+    const retry = (await request(aliceWs, publish)) as { offset: number }
+    expect(retry.offset).toBe(first.offset)
+    const post = (): Promise<Response> =>
+      fetch(`${base}/api/rooms/team/messages`, {
+        method: 'POST',
+        headers: { cookie: alice.cookie, 'content-type': 'application/json', origin: base },
+        body: JSON.stringify({ text: 'posted twice', id: 'h1' }),
+      })
+    const [once, twice] = [await (await post()).json(), await (await post()).json()]
+    expect(twice).toEqual(once)
   })
 
   it('GET /api/rooms/:room/messages returns the recent messages for a resync', async () => {

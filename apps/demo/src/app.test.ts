@@ -51,9 +51,9 @@ describe('Flumen Rooms', () => {
     try {
       const received: { from: { name: string }; text: string }[] = []
       await b.subscribe<(typeof received)[number]>('room:lobby', (message) => received.push(message)).ready
-      await a.call('chat.send', { room: 'lobby', text: 'hello' })
+      await a.publish('room:lobby', { text: 'hello', from: { name: 'bob' } })
       await expect.poll(() => received.map((m) => [m.from.name, m.text])).toEqual([['alice', 'hello']])
-      await expect(a.publish('room:lobby', { text: 'forged' })).rejects.toMatchObject({ code: 'FORBIDDEN' })
+      await expect(a.publish('dashboard', { text: 'forged' })).rejects.toMatchObject({ code: 'FORBIDDEN' })
       expect((await fetch(`${server.url}api/me`)).status).toBe(401)
     } finally {
       await Promise.all([a.close(), b.close()])

@@ -19,6 +19,7 @@ import { clientAssets } from './assets.js'
 import type { DemoConfig } from './config.js'
 
 const namePattern = /^[A-Za-z0-9_-]{1,32}$/
+const clientIdPattern = /^[\w-]{1,64}$/
 const maxTextLength = 2000
 /** The session cookie: sign-in lasts this long unless the user signs out (which revokes it). */
 const sessionTtlSec = 12 * 3600
@@ -70,14 +71,23 @@ export const buildDemo = (config: DemoConfig): Demo => {
   const hub = createHub<AuthUser>({
     ...(engine && { engine }),
     authenticate: authn.verifyToken,
-    // Rooms are read by clients, written by the server only (chat.send, uploads): what a room
-    // carries names its sender as the server knows it, never as a client claims.
+    // Clients write to rooms, but what a room carries is what the server makes of it: the sender
+    // as the session names them, never as a client claims (see beforePublish).
     authorize: topicRules({
-      'room:*': ['subscribe'],
+      'room:*': ['subscribe', 'publish'],
       'user:{id}': ['subscribe'],
       dashboard: ['subscribe'],
-      'chat.send': ['call'],
     }),
+    beforePublish: ({ user, topic, data }) => {
+      if (!topic.startsWith('room:')) throw new FlumenError('FORBIDDEN', 'Only rooms take messages')
+      const { text, id } = (typeof data === 'object' && data !== null ? data : {}) as {
+        text?: unknown
+        id?: unknown
+      }
+      const message = chatMessage(user, topic.slice('room:'.length), text, id)
+      chatTotal.inc()
+      return message
+    },
   })
   const storage = diskStorage({ dir: join(config.dataDir, 'files') })
 
@@ -96,14 +106,8 @@ export const buildDemo = (config: DemoConfig): Demo => {
     registers: [registry],
   })
 
-  /** Publishes a chat message from a user; ids from clients make retries idempotent. */
-  const recentIds = new Map<string, number>()
-  const sendChat = async (
-    user: AuthUser,
-    room: string,
-    text: unknown,
-    clientId?: unknown,
-  ): Promise<number> => {
+  /** A chat message from `user`, checked; a client's id names it (and makes a retry the same message). */
+  const chatMessage = (user: AuthUser, room: string, text: unknown, clientId?: unknown): ChatMessage => {
     if (!namePattern.test(room))
       throw new FlumenError('BAD_REQUEST', 'Room names are 1-32 of A-Z a-z 0-9 _ -')
     if (typeof text !== 'string' || text.trim().length === 0)
@@ -111,27 +115,27 @@ export const buildDemo = (config: DemoConfig): Demo => {
     if (text.length > maxTextLength)
       throw new FlumenError('TOO_LARGE', `Messages are at most ${maxTextLength} characters`)
     const id =
-      typeof clientId === 'string' && /^[\w-]{1,64}$/.test(clientId) ? `${user.id}:${clientId}` : createId()
-    const seen = recentIds.get(id)
-    if (seen !== undefined) return seen
-    const message: ChatMessage = {
+      typeof clientId === 'string' && clientIdPattern.test(clientId) ? `${user.id}:${clientId}` : createId()
+    return {
       type: 'chat',
       id,
       from: { id: user.id, name: user.name ?? user.id },
       text: text.trim(),
       at: Date.now(),
     }
-    const offset = await hub.publish(`room:${room}`, message)
-    recentIds.set(id, offset)
-    if (recentIds.size > 10_000) recentIds.delete(recentIds.keys().next().value!)
+  }
+  /** Publishes a chat message from the HTTP API; a client id makes a retried POST publish once. */
+  const sendChat = async (
+    user: AuthUser,
+    room: string,
+    text: unknown,
+    clientId?: unknown,
+  ): Promise<number> => {
+    const message = chatMessage(user, room, text, clientId)
+    const offset = await hub.publish(`room:${room}`, message, { key: message.id })
     chatTotal.inc()
     return offset
   }
-  hub.method('chat.send', async (data, { user }) => {
-    const { room, text, id } = (data ?? {}) as { room?: unknown; text?: unknown; id?: unknown }
-    if (typeof room !== 'string') throw new FlumenError('BAD_REQUEST', 'room is required')
-    return { offset: await sendChat(user, room, text, id) }
-  })
 
   const app = createApp()
   app.use('*', secureHeaders({ crossOriginResourcePolicy: 'same-origin' }))

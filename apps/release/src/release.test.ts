@@ -167,7 +167,10 @@ describe('release rehearsal', () => {
         name,
       ).toEqual([])
       expect(
-        files.filter((file) => /\.test\.(ts|js)$/.test(file) && !file.includes('/templates/')),
+        // Tests, type tests and fixtures (a scaffolded app's own tests under templates/ ship on purpose).
+        files.filter(
+          (file) => /\.(test|test-d|fixture)\.(d\.ts|ts|js)$/.test(file) && !file.includes('/templates/'),
+        ),
         name,
       ).toEqual([])
       expect(files, name).toEqual(

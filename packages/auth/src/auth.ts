@@ -1,5 +1,5 @@
-import type { Peer } from '@flumen/core'
-import { FlumenError } from '@flumen/core'
+import type { AllowedOrigins, Peer } from '@flumen/core'
+import { FlumenError, originAllowList } from '@flumen/core'
 import type { Context, MiddlewareHandler } from 'hono'
 import { getCookie } from 'hono/cookie'
 import type { Authenticated, AuthUser, AuthVariables, Credentials, Strategy, TokenSource } from './types.js'
@@ -13,7 +13,7 @@ export interface AuthOptions {
    * decides by itself.
    * @default [] (same origin only)
    */
-  allowedOrigins?: readonly string[] | ((origin: string) => boolean)
+  allowedOrigins?: AllowedOrigins
   /**
    * Accept `?access_token=<token>` (for clients that can set neither headers nor subprotocols).
    * Tokens in URLs end up in access logs, proxies and Referer headers: keep them short-lived.
@@ -95,14 +95,7 @@ export function auth(options: AuthOptions): AuthMiddleware<AuthUser> | AuthMiddl
   const realm = options.realm ?? 'flumen'
   if (!/^[\x20-\x7e]*$/.test(realm) || realm.includes('"'))
     throw new Error('auth: realm must be printable ASCII without quotes')
-  const allowedOrigins = options.allowedOrigins ?? []
-  const isListedOrigin =
-    typeof allowedOrigins === 'function'
-      ? allowedOrigins
-      : (
-          (list: ReadonlySet<string>) => (origin: string) =>
-            list.has(origin)
-        )(new Set(allowedOrigins))
+  const isListedOrigin = originAllowList('auth', options.allowedOrigins ?? [])
   const queryToken = options.queryToken ?? false
   const protocolToken = options.protocolToken ?? true
   const optional = options.optional ?? false

@@ -2,9 +2,14 @@
 // Cluster client given by the app, a node found by URL alone, and a master killed mid-stream.
 
 import type { EngineMessage } from '@flumen/broadcast'
-import { describeEngineConformance } from '@flumen/broadcast/conformance'
 import type { RedisCluster } from '@flumen/testing'
-import { requireRedis, startRedisCluster, uniquePrefix, waitFor } from '@flumen/testing'
+import {
+  describeEngineConformance,
+  requireRedis,
+  startRedisCluster,
+  uniquePrefix,
+  waitFor,
+} from '@flumen/testing'
 import { Cluster } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { RedisEngine, RedisEngineOptions } from './index.js'

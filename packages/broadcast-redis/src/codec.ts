@@ -26,6 +26,10 @@ export const topicKeys = (prefix: string, topic: string): TopicKeys => {
   }
 }
 
+/** The key remembering one idempotency key of a topic's publishes (in the topic's slot). */
+export const publishKeyOf = (prefix: string, topic: string, key: string): string =>
+  `${prefix}{${topic}}:k:${key}`
+
 /** The sorted set of live nodes (score: when each one's heartbeat expires), one key in one slot. */
 export const nodesKey = (prefix: string): string => `${prefix}{nodes}`
 

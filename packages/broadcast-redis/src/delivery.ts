@@ -1,5 +1,5 @@
 import type { EngineListener, EngineMessage, StreamPosition } from '@flumen/broadcast'
-import { createId } from '@flumen/core'
+import { covers, createId } from '@flumen/core'
 import { entriesToMessages, parseMessage, topicKeys } from './codec.js'
 import type { RedisClient } from './connection.js'
 import type { Scripts } from './scripts.js'
@@ -141,7 +141,7 @@ export class Delivery {
 
   private deliver(message: EngineMessage): void {
     const last = this.delivered.get(message.topic)
-    if (last && last.epoch === message.epoch && message.offset <= last.offset) {
+    if (last && covers(last, message)) {
       // Seen: a fill and pub/sub overlapped — or Redis went back under this epoch: look.
       if (message.offset < last.offset) void this.check(message.topic)
       return

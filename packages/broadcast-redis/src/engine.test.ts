@@ -1,5 +1,9 @@
-import { describeEngineConformance } from '@flumen/broadcast/conformance'
-import { sharedRedisUrl as redisUrl, requireRedis, uniquePrefix } from '@flumen/testing'
+import {
+  describeEngineConformance,
+  sharedRedisUrl as redisUrl,
+  requireRedis,
+  uniquePrefix,
+} from '@flumen/testing'
 import { describe, expect, it } from 'vitest'
 import { redisEngine } from './index.js'
 

@@ -2,7 +2,7 @@ import type { Engine, EngineListener, HistoryResult, StreamPosition } from '@flu
 import { recoveryOf } from '@flumen/broadcast'
 import { createId, FlumenError } from '@flumen/core'
 import type { StreamEntry } from './codec.js'
-import { entriesToMessages, storedAt, toMember, topicKeys } from './codec.js'
+import { entriesToMessages, publishKeyOf, storedAt, toMember, topicKeys } from './codec.js'
 import type { RedisClient, Topology } from './connection.js'
 import { openConnections } from './connection.js'
 import { Delivery } from './delivery.js'
@@ -27,7 +27,7 @@ export interface RedisEngine extends Engine {
  */
 export const redisEngine = (options: RedisEngineOptions = {}): RedisEngine => {
   const resolved = resolveOptions(options)
-  const { prefix, history, keyTtlMs, logError } = resolved
+  const { prefix, history, keyTtlMs, dedupeWindowMs, logError } = resolved
   const nodeId = createId()
   const connections = openConnections(options, resolved)
   let listener: EngineListener | undefined
@@ -134,10 +134,13 @@ export const redisEngine = (options: RedisEngineOptions = {}): RedisEngine => {
       try {
         const { scripts: run } = await ready()
         const commands = await pubsubCommands()
+        const key = publishOptions.key
         const [epoch, offset] = await run.publish(
           k.meta,
           k.stream,
           k.sizes,
+          // Without a key the script reads no fourth key: the meta key stands in (same slot).
+          key === undefined ? k.meta : publishKeyOf(prefix, topic, key),
           createId(),
           data,
           origin,
@@ -149,6 +152,7 @@ export const redisEngine = (options: RedisEngineOptions = {}): RedisEngine => {
           commands.publish,
           known?.epoch ?? '',
           known?.offset ?? 0,
+          key === undefined ? 0 : dedupeWindowMs,
         )
         const position = { epoch, offset: Number(offset) }
         return origin ? { topic, data, ...position, origin } : { topic, data, ...position }

@@ -1,10 +1,9 @@
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
-import type { TestSseClient } from '@flumen/sse/test-client'
-import { openSse } from '@flumen/sse/test-client'
-import type { ForkedServer, RedisServer } from '@flumen/testing'
+import type { ForkedServer, RedisServer, TestSseClient } from '@flumen/testing'
 import {
   forkServer,
+  openSse,
   requireRedis,
   sharedRedisUrl,
   startRedis as startOwnRedis,

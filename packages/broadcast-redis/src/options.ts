@@ -1,5 +1,6 @@
 import type { HistoryOptions } from '@flumen/broadcast'
-import { resolveHistory } from '@flumen/broadcast'
+import { dedupeDefaults, resolveHistory } from '@flumen/broadcast'
+import { positiveInteger } from '@flumen/core'
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
 
 /** A Redis Cluster node to start from. */
@@ -78,6 +79,12 @@ export interface RedisEngineOptions {
    * @default 5_000
    */
   positionCheckMs?: number
+  /**
+   * How long a publish's idempotency key is remembered (one Redis key each, expiring then): the same
+   * key again within it is the same publish (a client's retry), answered with the first one's offset.
+   * @default 120_000
+   */
+  dedupeWindowMs?: number
   /** Connection trouble and failed background work. @default console.error */
   logError?: (err: unknown) => void
 }
@@ -90,6 +97,7 @@ export interface ResolvedOptions {
   readonly unavailableAfterMs: number
   readonly commandTimeoutMs: number
   readonly positionCheckMs: number
+  readonly dedupeWindowMs: number
   readonly logError: (err: unknown) => void
 }
 
@@ -109,19 +117,17 @@ export const redisEngineDefaults: {
   positionCheckMs: 5_000,
 }
 
-const positiveInteger = (name: string, value: number): number => {
-  if (!Number.isSafeInteger(value) || value < 1)
-    throw new Error(`redisEngine: ${name} must be a positive integer, got ${String(value)}`)
-  return value
-}
-
 /** Checks options up front and fills in the defaults. */
 export const resolveOptions = (options: RedisEngineOptions): ResolvedOptions => {
   const prefix = options.prefix ?? redisEngineDefaults.prefix
   if (typeof prefix !== 'string' || /[{}\s]/.test(prefix))
     throw new Error('redisEngine: prefix must not contain braces or spaces')
   const history = resolveHistory(options.history, 'redisEngine')
-  const keyTtlMs = positiveInteger('keyTtlMs', options.keyTtlMs ?? redisEngineDefaults.keyTtlMs)
+  const keyTtlMs = positiveInteger(
+    'redisEngine',
+    'keyTtlMs',
+    options.keyTtlMs ?? redisEngineDefaults.keyTtlMs,
+  )
   if (keyTtlMs < history.ttlMs) throw new Error('redisEngine: keyTtlMs must be at least history.ttlMs')
   const topologies = [options.client, options.cluster, options.sentinel].filter(
     (given) => given !== undefined,
@@ -140,16 +146,28 @@ export const resolveOptions = (options: RedisEngineOptions): ResolvedOptions => 
     prefix,
     history,
     keyTtlMs,
-    nodeTtlMs: positiveInteger('nodeTtlMs', options.nodeTtlMs ?? redisEngineDefaults.nodeTtlMs),
+    nodeTtlMs: positiveInteger(
+      'redisEngine',
+      'nodeTtlMs',
+      options.nodeTtlMs ?? redisEngineDefaults.nodeTtlMs,
+    ),
     unavailableAfterMs: positiveInteger(
+      'redisEngine',
       'unavailableAfterMs',
       options.unavailableAfterMs ?? redisEngineDefaults.unavailableAfterMs,
     ),
     commandTimeoutMs: positiveInteger(
+      'redisEngine',
       'commandTimeoutMs',
       options.commandTimeoutMs ?? redisEngineDefaults.commandTimeoutMs,
     ),
+    dedupeWindowMs: positiveInteger(
+      'redisEngine',
+      'dedupeWindowMs',
+      options.dedupeWindowMs ?? dedupeDefaults.windowMs,
+    ),
     positionCheckMs: positiveInteger(
+      'redisEngine',
       'positionCheckMs',
       options.positionCheckMs ?? redisEngineDefaults.positionCheckMs,
     ),

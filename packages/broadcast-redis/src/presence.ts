@@ -25,6 +25,11 @@ export interface PresenceContext {
 export class RedisPresence {
   /** Members of this node's own connections, by topic: what a heartbeat re-asserts. */
   private readonly local = new Map<string, Map<string, StoredMember>>()
+  /**
+   * Members being added now (`topic\n connection id`): a heartbeat must not restore one before its
+   * own add has run, or the join is announced twice.
+   */
+  private readonly adding = new Set<string>()
   /** This node's first heartbeat: its members must not look like a dead node's before it. */
   private registered: Promise<void> | undefined
 
@@ -38,16 +43,23 @@ export class RedisPresence {
       this.local.set(topic, members)
     }
     members.set(member.connectionId, stored)
-    const { client, scripts } = await this.context.ready()
-    await this.register(client)
-    const k = topicKeys(this.context.prefix, topic)
-    await scripts.presenceAdd(
-      k.presence,
-      member.connectionId,
-      JSON.stringify(stored),
-      k.channel,
-      await this.context.publishCommand(),
-    )
+    const adding = `${topic}\n${member.connectionId}`
+    this.adding.add(adding)
+    try {
+      const { client, scripts } = await this.context.ready()
+      await this.register(client)
+      const k = topicKeys(this.context.prefix, topic)
+      await scripts.presenceAdd(
+        k.presence,
+        member.connectionId,
+        JSON.stringify(stored),
+        k.channel,
+        await this.context.publishCommand(),
+      )
+    } finally {
+      // Failed or not, the member is this node's: from now on heartbeats re-assert it.
+      this.adding.delete(adding)
+    }
   }
 
   async remove(topic: string, connectionId: string): Promise<void> {
@@ -110,8 +122,10 @@ export class RedisPresence {
     await Promise.all(
       [...this.local].map(async ([topic, members]) => {
         const k = topicKeys(this.context.prefix, topic)
-        const pairs = [...members].flatMap(([id, stored]) => [id, JSON.stringify(stored)])
-        await scripts.presenceRestore(k.presence, k.channel, publish, ...pairs)
+        const pairs = [...members]
+          .filter(([id]) => !this.adding.has(`${topic}\n${id}`))
+          .flatMap(([id, stored]) => [id, JSON.stringify(stored)])
+        if (pairs.length > 0) await scripts.presenceRestore(k.presence, k.channel, publish, ...pairs)
       }),
     )
     await Promise.all([...topics].map((topic) => this.list(topic).catch(this.context.logError)))

@@ -19,9 +19,11 @@ if epoch == ${knownEpoch} and offset < tonumber(${floor}) then
 end`
 
 // Publish: the next offset (a new epoch when the topic has none, or after a loss), append to the
-// stream trimmed by count and bytes, deliver. One read and one write of the meta hash.
-// KEYS: meta, stream, sizes. ARGV: new epoch, data, origin, size, max bytes, key ttl ms, now ms,
-// channel, publish command, known epoch, known offset.
+// stream trimmed by count and bytes, deliver. One read and one write of the meta hash. A publish
+// whose idempotency key is remembered under the current epoch answers with the first one's
+// position and stores nothing (the third value of the reply is 1).
+// KEYS: meta, stream, sizes, idempotency key. ARGV: new epoch, data, origin, size, max bytes, key
+// ttl ms, now ms, channel, publish command, known epoch, known offset, dedupe window ms (0: no key).
 const publishLua = `
 local meta = redis.call('HMGET', KEYS[1], 'e', 'o', 'f', 'z')
 local epoch = meta[1]
@@ -36,6 +38,16 @@ if not epoch then
   total = 0
 end
 ${newEpochAfterLoss('ARGV[10]', 'ARGV[11]', 'ARGV[1]')}
+local window = tonumber(ARGV[12])
+if window > 0 then
+  local seen = redis.call('GET', KEYS[4])
+  if seen then
+    local bar = string.find(seen, '|', 1, true)
+    if bar and string.sub(seen, 1, bar - 1) == epoch then
+      return {epoch, tonumber(string.sub(seen, bar + 1)), 1}
+    end
+  end
+end
 offset = offset + 1
 local size = tonumber(ARGV[4])
 if size > 0 then
@@ -58,7 +70,8 @@ end
 redis.call('HSET', KEYS[1], 'e', epoch, 'o', offset, 'f', first, 'z', total)
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call(ARGV[9], ARGV[8], 'm|' .. epoch .. '|' .. offset .. '|' .. ARGV[3] .. '|' .. ARGV[2])
-return {epoch, offset}
+if window > 0 then redis.call('SET', KEYS[4], epoch .. '|' .. offset, 'PX', window) end
+return {epoch, offset, 0}
 `
 
 // History: the position and the entries after `since`, read atomically. A topic without state gets
@@ -125,7 +138,7 @@ type Call<Result> = (...keysAndArgs: (string | number)[]) => Promise<Result>
 
 /** The scripts as commands of a client (defined on it once). */
 export interface Scripts {
-  publish: Call<[epoch: string, offset: number]>
+  publish: Call<[epoch: string, offset: number, duplicate: number]>
   history: Call<[epoch: string, offset: number, entries: StreamEntry[]]>
   guard: Call<[epoch: string, offset: number]>
   presenceAdd: Call<number>
@@ -134,7 +147,7 @@ export interface Scripts {
 }
 
 const definitions: Record<keyof Scripts, { name: string; numberOfKeys: number; lua: string }> = {
-  publish: { name: 'flumenPublish', numberOfKeys: 3, lua: publishLua },
+  publish: { name: 'flumenPublish', numberOfKeys: 4, lua: publishLua },
   history: { name: 'flumenHistory', numberOfKeys: 3, lua: historyLua },
   guard: { name: 'flumenGuard', numberOfKeys: 3, lua: guardLua },
   presenceAdd: { name: 'flumenPresenceAdd', numberOfKeys: 1, lua: presenceAddLua },

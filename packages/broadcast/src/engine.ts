@@ -1,8 +1,6 @@
-/** Where a topic's stream stands: `epoch` changes when its history is lost (a restart, a flush). */
-export interface StreamPosition {
-  readonly epoch: string
-  readonly offset: number
-}
+import type { StreamPosition } from '@flumen/core'
+
+export type { StreamPosition }
 
 /** A message as engines store and deliver it. */
 export interface EngineMessage {
@@ -43,6 +41,23 @@ export interface PresenceChange {
   readonly leave?: readonly PresenceMember[]
 }
 
+export interface EnginePublishOptions {
+  /** Peer id of the publisher: delivery skips it. */
+  origin?: string
+  /**
+   * Idempotency key: a publish whose key was used on this topic within the engine's dedupe window
+   * (and the same epoch) is not stored or delivered again; it resolves with the first one's
+   * position. Clients send one with each publish and resend it after a reconnect.
+   */
+  key?: string
+}
+
+/** How long engines remember idempotency keys, and how many per topic. */
+export const dedupeDefaults: { readonly windowMs: 120_000; readonly maxKeysPerTopic: 100_000 } = {
+  windowMs: 120_000,
+  maxKeysPerTopic: 100_000,
+}
+
 /** What an engine calls back into the hub with: messages and presence changes from every node. */
 export interface EngineListener {
   onMessage(message: EngineMessage): void
@@ -62,7 +77,7 @@ export interface Engine {
    * Appends to the topic's history and delivers to every node subscribed to the topic (this one
    * included, through `onMessage`). Resolves once stored; rejects when it could not be.
    */
-  publish(topic: string, data: string, options?: { origin?: string }): Promise<EngineMessage>
+  publish(topic: string, data: string, options?: EnginePublishOptions): Promise<EngineMessage>
   /** This node wants the topic's messages and presence changes. */
   subscribe(topic: string): Promise<void>
   unsubscribe(topic: string): Promise<void>

@@ -114,6 +114,26 @@ describe('hub over WebSocket', () => {
     expect(alice.received.filter(isMessage('room:1')).map((m) => m.data)).toEqual(['hi alice', 'echo me'])
   })
 
+  it('stores a publish sent again with its key once per user (a retry), and refuses a malformed key', async () => {
+    const { connect } = await start()
+    const alice = await connect('alice')
+    const aliceAgain = await connect('alice') // her reconnected tab
+    const bob = await connect('bob')
+    const reader = await connect('reader')
+    await reader.request({ type: 'subscribe', topic: 'keys' })
+    const first = await alice.request({ type: 'publish', topic: 'keys', data: 'one', key: 'k-1' })
+    const retry = await aliceAgain.request({ type: 'publish', topic: 'keys', data: 'one', key: 'k-1' })
+    const bobs = await bob.request({ type: 'publish', topic: 'keys', data: 'two', key: 'k-1' })
+    expect([first.offset, retry.offset, bobs.offset]).toEqual([1, 1, 2])
+    await reader.next((m) => isMessage('keys')(m) && m.offset === 2)
+    expect(reader.received.filter(isMessage('keys')).map((m) => m.data)).toEqual(['one', 'two'])
+    for (const key of ['', 'x'.repeat(65), 'with space', 7])
+      expect(await alice.request({ type: 'publish', topic: 'keys', data: 'bad', key })).toMatchObject({
+        type: 'error',
+        code: 'BAD_REQUEST',
+      })
+  })
+
   it('delivers bursts in order without giving senders their own messages', async () => {
     const { connect } = await start()
     const alice = await connect('alice')

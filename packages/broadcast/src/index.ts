@@ -2,13 +2,14 @@ export type {
   Engine,
   EngineListener,
   EngineMessage,
+  EnginePublishOptions,
   HistoryOptions,
   HistoryResult,
   PresenceChange,
   PresenceMember,
   StreamPosition,
 } from './engine.js'
-export { historyDefaults, resolveHistory } from './engine.js'
+export { dedupeDefaults, historyDefaults, resolveHistory } from './engine.js'
 export type {
   AuthorizeRequest,
   Authorizer,
@@ -20,6 +21,7 @@ export type {
   MethodOptions,
   PresenceIdentity,
   PublishOptions,
+  PublishRequest,
 } from './hub.js'
 export { createHub } from './hub.js'
 export type { MemoryEngine, MemoryEngineOptions, MemoryEngineStats } from './memory-engine.js'

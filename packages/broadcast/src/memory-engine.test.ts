@@ -1,5 +1,5 @@
+import { describeEngineConformance } from '@flumen/testing'
 import { afterEach, describe, expect, it } from 'vitest'
-import { describeEngineConformance } from './conformance.js'
 import { memoryEngine } from './index.js'
 
 describeEngineConformance({

@@ -1,4 +1,5 @@
-import { createId, FlumenError } from '@flumen/core'
+import { createId, FlumenError, positiveInteger } from '@flumen/core'
+import { DedupeWindow } from './dedupe.js'
 import type {
   Engine,
   EngineListener,
@@ -8,7 +9,7 @@ import type {
   PresenceMember,
   StreamPosition,
 } from './engine.js'
-import { resolveHistory } from './engine.js'
+import { dedupeDefaults, resolveHistory } from './engine.js'
 import { HistoryLog } from './history-log.js'
 import { recoveryOf } from './recovery.js'
 
@@ -16,6 +17,8 @@ interface Stream {
   readonly epoch: string
   offset: number
   readonly log: HistoryLog
+  /** Idempotency keys of recent publishes, created with the first publish that has one. */
+  keys: DedupeWindow | undefined
 }
 
 export interface MemoryEngineOptions {
@@ -37,6 +40,12 @@ export interface MemoryEngineOptions {
    * @default 10_000
    */
   sweepIntervalMs?: number
+  /**
+   * How long a publish's idempotency key is remembered: the same key again within it is the same
+   * publish (a client's retry), answered with the first one's offset.
+   * @default 120_000
+   */
+  dedupeWindowMs?: number
 }
 
 /** What the memory engine holds now, for metrics and tests. */
@@ -57,12 +66,6 @@ export const memoryEngineDefaults: {
   readonly sweepIntervalMs: 10_000
 } = { maxTopics: 100_000, maxTotalBytes: 268_435_456, sweepIntervalMs: 10_000 }
 
-const positiveInteger = (name: string, value: number): number => {
-  if (!Number.isSafeInteger(value) || value < 1)
-    throw new Error(`memoryEngine: ${name} must be a positive integer`)
-  return value
-}
-
 /**
  * The in-process engine: history in memory, bounded per topic (`history.size`, `history.maxBytes`,
  * `history.ttlMs`) and in total (`maxTopics`, `maxTotalBytes`); delivery by a direct call.
@@ -75,12 +78,23 @@ const positiveInteger = (name: string, value: number): number => {
  */
 export const memoryEngine = (options: MemoryEngineOptions = {}): MemoryEngine => {
   const history = resolveHistory(options.history, 'memoryEngine')
-  const maxTopics = positiveInteger('maxTopics', options.maxTopics ?? memoryEngineDefaults.maxTopics)
+  const maxTopics = positiveInteger(
+    'memoryEngine',
+    'maxTopics',
+    options.maxTopics ?? memoryEngineDefaults.maxTopics,
+  )
   const maxTotalBytes = positiveInteger(
+    'memoryEngine',
     'maxTotalBytes',
     options.maxTotalBytes ?? memoryEngineDefaults.maxTotalBytes,
   )
+  const dedupeWindowMs = positiveInteger(
+    'memoryEngine',
+    'dedupeWindowMs',
+    options.dedupeWindowMs ?? dedupeDefaults.windowMs,
+  )
   const sweepIntervalMs = positiveInteger(
+    'memoryEngine',
     'sweepIntervalMs',
     options.sweepIntervalMs ?? memoryEngineDefaults.sweepIntervalMs,
   )
@@ -120,7 +134,7 @@ export const memoryEngine = (options: MemoryEngineOptions = {}): MemoryEngine =>
 
   /** Forgets a topic with no history and no subscriber on this node. */
   const forgetIfIdle = (topic: string, stream: Stream): boolean => {
-    if (stream.log.length > 0 || subscribed.has(topic)) return false
+    if (stream.log.length > 0 || (stream.keys?.size ?? 0) > 0 || subscribed.has(topic)) return false
     forget(topic)
     return true
   }
@@ -151,7 +165,7 @@ export const memoryEngine = (options: MemoryEngineOptions = {}): MemoryEngine =>
       if (streams.size >= maxTopics)
         throw new FlumenError('UNAVAILABLE', `memoryEngine: more than ${maxTopics} topics`)
     }
-    const stream: Stream = { epoch: epochOf(topic), offset: 0, log: new HistoryLog() }
+    const stream: Stream = { epoch: epochOf(topic), offset: 0, log: new HistoryLog(), keys: undefined }
     streams.set(topic, stream)
     return stream
   }
@@ -160,6 +174,7 @@ export const memoryEngine = (options: MemoryEngineOptions = {}): MemoryEngine =>
     const now = Date.now()
     for (const [topic, stream] of streams) {
       expire(stream, now)
+      stream.keys?.expire(now)
       forgetIfIdle(topic, stream)
     }
   }
@@ -186,13 +201,23 @@ export const memoryEngine = (options: MemoryEngineOptions = {}): MemoryEngine =>
         streams.delete(topic)
         streams.set(topic, stream)
       } else stream = createStream(topic)
+      const key = publishOptions.key
+      const now = Date.now()
+      if (key !== undefined) {
+        const first = stream.keys?.find(key, stream.epoch, now)
+        if (first) return { topic, data, ...first }
+      }
       stream.offset++
       const message: EngineMessage =
         publishOptions.origin === undefined
           ? { topic, data, epoch: stream.epoch, offset: stream.offset }
           : { topic, data, epoch: stream.epoch, offset: stream.offset, origin: publishOptions.origin }
+      if (key !== undefined) {
+        stream.keys ??= new DedupeWindow(dedupeWindowMs, dedupeDefaults.maxKeysPerTopic)
+        stream.keys.remember(key, { epoch: stream.epoch, offset: stream.offset }, now)
+      }
       if (history.size > 0) {
-        totalBytes += stream.log.push(message, Date.now())
+        totalBytes += stream.log.push(message, now)
         totalMessages++
         while (stream.log.length > history.size || stream.log.bytes > history.maxBytes) dropOldest(stream)
         if (totalBytes > maxTotalBytes) fitTotal()

@@ -34,7 +34,11 @@ export interface InboundMessage {
   method?: unknown
   token?: unknown
   echo?: unknown
+  key?: unknown
 }
+
+/** An idempotency key of a publish: what a client may send. */
+export const publishKeyPattern: RegExp = /^[A-Za-z0-9_-]{1,64}$/
 
 /**
  * Whether JSON text nests arrays and objects deeper than `maxDepth`, found by one scan before it is

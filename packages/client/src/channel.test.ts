@@ -2,7 +2,7 @@ import type { AuthEnv, AuthUser } from '@flumen/auth'
 import { auth, jwt } from '@flumen/auth'
 import type { Engine, EngineListener, Hub } from '@flumen/broadcast'
 import { createHub, memoryEngine } from '@flumen/broadcast'
-import type { FlumenServer } from '@flumen/core'
+import type { Authorizer, FlumenServer } from '@flumen/core'
 import { createApp, FlumenError, serve } from '@flumen/core'
 import type { WsPeer } from '@flumen/ws'
 import { SignJWT } from 'jose'
@@ -26,7 +26,12 @@ interface Started {
 }
 
 const start = async (
-  options: { withAuth?: boolean; port?: number; engine?: () => Engine } = {},
+  options: {
+    withAuth?: boolean
+    port?: number
+    engine?: () => Engine
+    authorize?: Authorizer<AuthUser>
+  } = {},
 ): Promise<Started> => {
   let hub!: Hub<AuthUser>
   let server!: FlumenServer
@@ -35,6 +40,7 @@ const start = async (
     const authn = auth({ strategies: [jwt({ secret, clockToleranceSec: 0 })] })
     hub = createHub<AuthUser>({
       ...(options.withAuth && { authenticate: authn.verifyToken }),
+      ...(options.authorize && { authorize: options.authorize }),
       ...(options.engine ? { engine: options.engine() } : { history: { size: 10_000 } }),
       logError: () => {},
     })
@@ -321,6 +327,39 @@ describe('createClient', () => {
     await expect(small.publish('q', 3)).rejects.toMatchObject({ code: 'OFFLINE_QUEUE_FULL' })
     await small.close()
     for (const pending of queued) await expect(pending).rejects.toMatchObject({ code: 'CLOSED' })
+  })
+
+  it('sends a publish whose answer the drop lost again, and the server stores it once', async () => {
+    // Publishes are held at authorization until the test lets them go: the first one is stored
+    // after its connection is gone, so its ack is lost on the way.
+    let release: (() => void) | undefined
+    let held = 0
+    const started = await start({
+      authorize: async ({ action }) => {
+        if (action !== 'publish') return true
+        held++
+        if (held === 1) await new Promise<void>((resolve) => (release = resolve))
+        return true
+      },
+    })
+    const reader = client({ url: `${started.url}?user=reader` })
+    const received: unknown[] = []
+    await reader.subscribe('once', (data) => received.push(data)).ready
+    const writer = client({ url: `${started.url}?user=writer` })
+    await waitFor(() => writer.state === 'open' && started.peers().length === 2)
+    const ack = writer.publish('once', 'only once')
+    await waitFor(() => release !== undefined)
+    for (const peer of started.peers()) if (peer.user.id === 'writer') peer.ws.terminate()
+    await waitFor(() => writer.state === 'reconnecting')
+    release!() // stored now, answered to a connection that is gone
+    await waitFor(() => writer.state === 'open')
+    expect(await ack).toBe(1)
+    await waitFor(() => received.length > 0)
+    await started.hub.publish('once', 'after') // a duplicate would have come before it
+    await waitFor(() => received.length >= 2)
+    expect(received).toEqual(['only once', 'after'])
+    const { position } = await started.hub.engine.history('once')
+    expect(position.offset).toBe(2)
   })
 
   it('waits full-jitter backoff delays within bounds between attempts', async () => {

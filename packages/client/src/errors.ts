@@ -1,16 +1,35 @@
+import type { ServerErrorCode } from './protocol.js'
+
 /** Stable codes of client-side failures; server errors keep the server's code (`FORBIDDEN`…). */
 export type ClientErrorCode =
+  /** No handshake answer within `connectTimeoutMs`. */
   | 'CONNECT_TIMEOUT'
+  /** The server could not be reached (refused, reset, DNS). */
   | 'CONNECTION_REFUSED'
+  /** The server answered the upgrade with an HTTP status (`status` says which). */
   | 'HANDSHAKE_FAILED'
+  /** A request got no answer within its timeout. */
   | 'TIMEOUT'
+  /** The client was closed. */
   | 'CLOSED'
+  /** The socket closed without a close frame. */
   | 'ABNORMAL_CLOSE'
+  /** The server sent something that is not protocol v1. */
   | 'PROTOCOL_ERROR'
+  /** More publishes waiting for a connection than `maxOfflineQueue`. */
   | 'OFFLINE_QUEUE_FULL'
+  /** The connection dropped before a call's or subscribe's answer (publishes are resent instead). */
   | 'DISCONNECTED'
+  /** The caller's AbortSignal fired. */
   | 'ABORTED'
+  /** An SSE stream or upload answered with an error status (`status` says which). */
   | 'HTTP_ERROR'
+  /** A handler or listener of the app threw (reported through the `error` event). */
+  | 'HANDLER_ERROR'
+  /** The token function threw or rejected. */
+  | 'TOKEN_ERROR'
+  /** A token refresh on a live socket failed. */
+  | 'AUTH_REFRESH_FAILED'
 
 export interface ClientErrorOptions {
   /** The WebSocket close code, when a close caused it. */
@@ -23,11 +42,11 @@ export interface ClientErrorOptions {
 /** Every error the client throws or rejects with: branch on `code`. */
 export class FlumenClientError extends Error {
   override readonly name = 'FlumenClientError'
-  readonly code: ClientErrorCode | (string & {})
+  readonly code: ClientErrorCode | ServerErrorCode
   readonly closeCode: number | undefined
   readonly status: number | undefined
 
-  constructor(code: ClientErrorCode | (string & {}), message: string, options: ClientErrorOptions = {}) {
+  constructor(code: ClientErrorCode | ServerErrorCode, message: string, options: ClientErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.code = code
     this.closeCode = options.closeCode

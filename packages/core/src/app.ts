@@ -53,6 +53,15 @@ export const bindingsOf = (c: Context): Partial<FlumenBindings> => c.env ?? {}
 /** What authentication put in `c.var.user`, from any handler's context (undefined without auth). */
 export const userOf = (c: Context): unknown => (c.var as Record<string, unknown>).user
 
+/** The `id` of a user value (a string or number field), as a string; undefined without one. */
+export const idOfUser = (user: unknown): string | undefined => {
+  const id = typeof user === 'object' && user !== null ? (user as { id?: unknown }).id : undefined
+  return typeof id === 'string' || typeof id === 'number' ? String(id) : undefined
+}
+
+/** The `id` of what authentication put in `c.var.user`, as a string (undefined without one). */
+export const userIdOf = (c: Context): string | undefined => idOfUser(userOf(c))
+
 /** The type of `c.var.user` in an Env (unknown when the Env does not say). */
 export type UserOf<E extends Env> = E extends { Variables: { user: infer User } } ? User : unknown
 

@@ -1,6 +1,8 @@
 import type { Context } from 'hono'
 import type { FlumenBindings } from './app.js'
+import { userIdOf } from './app.js'
 import { FlumenError } from './errors.js'
+import { positiveInteger } from './options.js'
 
 /** How many live connections (WebSocket or SSE) one route holds, in all and per client. */
 export interface ConnectionLimitOptions {
@@ -37,18 +39,6 @@ export const connectionLimitDefaults = {
 
 const socketAddress = (c: Context): string | undefined =>
   (c.env as Partial<FlumenBindings> | undefined)?.incoming?.socket?.remoteAddress
-
-const userIdOf = (c: Context): string | undefined => {
-  const user = (c.var as Record<string, unknown>).user
-  const id = typeof user === 'object' && user !== null ? (user as { id?: unknown }).id : undefined
-  return typeof id === 'string' || typeof id === 'number' ? String(id) : undefined
-}
-
-const positiveInteger = (owner: string, name: string, value: number): number => {
-  if (!Number.isSafeInteger(value) || value < 1)
-    throw new Error(`${owner}: ${name} must be a positive integer, got ${String(value)}`)
-  return value
-}
 
 const increment = (counts: Map<string, number>, key: string): void => {
   counts.set(key, (counts.get(key) ?? 0) + 1)

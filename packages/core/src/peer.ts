@@ -1,3 +1,5 @@
+import type { StreamPosition } from './position.js'
+
 /**
  * A message prepared once and written unchanged to every peer of a transport ("frame once,
  * write many"). Create it with `prepareFrame()`; each transport frames `data` the first time one
@@ -25,10 +27,9 @@ export interface PreparedFrame {
   readonly parts?: readonly PreparedFrame[]
 }
 
-export interface FramePosition {
+/** Where a hub message stands: its topic and its position in the topic's stream. */
+export interface FramePosition extends StreamPosition {
   readonly topic: string
-  readonly epoch: string
-  readonly offset: number
 }
 
 export interface PrepareFrameOptions {
@@ -87,8 +88,6 @@ export interface Peer<User = unknown> {
   readonly transport: Transport
   /** What authentication put in `c.var.user` when the connection started. */
   readonly user: User
-  /** The topics the hub subscribed this peer to; the hub adds and removes them. */
-  readonly topics: Set<string>
   /**
    * When the connection's credentials expire (ms since the epoch): the transport ends it then
    * (WebSocket: close 4001, SSE: end of stream). Starts from `c.var.authExpiresAt`; set a later

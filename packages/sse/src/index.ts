@@ -1,5 +1,5 @@
+export type { StreamPosition } from '@flumen/core'
 export type { SseEvent, SseStats } from './peer.js'
 export { decodeCursor, encodeCursor, encodeEvent, SsePeer } from './peer.js'
 export type { SseOptions, SseRoute } from './route.js'
 export { sse } from './route.js'
-export type { StreamPosition } from './types.js'

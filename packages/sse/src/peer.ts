@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http'
+import type { Peer, PreparedFrame, StreamPosition } from '@flumen/core'
 import { createId, ExpiryTimer } from '@flumen/core'
-import type { Peer, PreparedFrame, StreamPosition } from './types.js'
 
 /** Counters of one SSE route, for metrics. */
 export interface SseStats {
@@ -90,7 +90,6 @@ export class SsePeer<User = unknown> implements Peer<User> {
   readonly transport = 'sse' as const
   /** Topic positions of the hub messages sent so far: the `id:` of each message event. */
   readonly positions: Map<string, StreamPosition> = new Map()
-  private topicSet: Set<string> | undefined
   /** Writes made before the response head went out (the handler may still fail with an error). */
   private pending: (string | Buffer)[] | undefined = []
   private closeListeners: (() => void)[] = []
@@ -106,11 +105,6 @@ export class SsePeer<User = unknown> implements Peer<User> {
     readonly lastEventId: string | undefined,
     private readonly route: SseRouteState<User>,
   ) {}
-
-  get topics(): Set<string> {
-    this.topicSet ??= new Set()
-    return this.topicSet
-  }
 
   get bufferedAmount(): number {
     return this.res.writableLength

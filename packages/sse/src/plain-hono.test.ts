@@ -1,10 +1,10 @@
 import type { FlumenServer } from '@flumen/core'
 import { FlumenError, serve } from '@flumen/core'
+import type { TestSseClient } from '@flumen/testing'
+import { openSse } from '@flumen/testing'
 import { Hono } from 'hono'
 import { afterEach, describe, expect, it } from 'vitest'
 import { sse } from './index.js'
-import type { TestSseClient } from './test-client.js'
-import { openSse } from './test-client.js'
 
 // sse() in a sub-app of a plain `new Hono()`: refusals are Hono's HTTPExceptions, answered as JSON.
 const servers: FlumenServer[] = []

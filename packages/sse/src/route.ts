@@ -4,6 +4,7 @@ import {
   ConnectionLimiter,
   credentialExpiry,
   drainConnections,
+  positiveInteger,
   responseAlreadySent,
   userOf,
 } from '@flumen/core'
@@ -43,11 +44,6 @@ export interface SseRoute<E extends Env = any, User = UserOf<E>> extends Middlew
   readonly stats: Readonly<SseStats>
 }
 
-const positiveInteger = (name: string, value: number): number => {
-  if (!Number.isInteger(value) || value < 1) throw new Error(`sse: ${name} must be a positive integer`)
-  return value
-}
-
 const streamHeaders: Record<string, string> = {
   'content-type': 'text/event-stream; charset=utf-8',
   // no-transform: compression middleware and proxies must not buffer the stream.
@@ -68,8 +64,10 @@ export const sse = <E extends Env = any, User = UserOf<E>>(
 ): SseRoute<E, User> => {
   if (typeof handler !== 'function') throw new Error('sse: handler must be a function')
   const heartbeatMs =
-    options.heartbeatMs === false ? false : positiveInteger('heartbeatMs', options.heartbeatMs ?? 15_000)
-  const retryMs = positiveInteger('retryMs', options.retryMs ?? 2_000)
+    options.heartbeatMs === false
+      ? false
+      : positiveInteger('sse', 'heartbeatMs', options.heartbeatMs ?? 15_000)
+  const retryMs = positiveInteger('sse', 'retryMs', options.retryMs ?? 2_000)
   const limiter = new ConnectionLimiter(options, 'sse')
   const peers = new Set<SsePeer<User>>()
   const stats: SseStats = {
@@ -82,7 +80,7 @@ export const sse = <E extends Env = any, User = UserOf<E>>(
   let heartbeat: NodeJS.Timeout | undefined
 
   const route: SseRouteState<User> = {
-    maxBufferedBytes: positiveInteger('maxBufferedBytes', options.maxBufferedBytes ?? 1_048_576),
+    maxBufferedBytes: positiveInteger('sse', 'maxBufferedBytes', options.maxBufferedBytes ?? 1_048_576),
     stats,
     onPeerClosed: (peer) => {
       peer.releaseSlot?.()

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import type { RequestBody } from '@flumen/core'
-import { bindingsOf, createId, FlumenError } from '@flumen/core'
+import { bindingsOf, createId, FlumenError, nonNegativeNumber, positiveInteger } from '@flumen/core'
 import busboy from 'busboy'
 import type { Context, Env, MiddlewareHandler } from 'hono'
 import type { IncomingFile } from './file-writer.js'
@@ -133,17 +133,6 @@ const defaults: UploadLimits = {
   filenameLength: 255,
 }
 
-const positiveInteger = (name: string, value: number): number => {
-  if (!Number.isSafeInteger(value) || value < 1)
-    throw new Error(`uploads: ${name} must be a positive integer`)
-  return value
-}
-
-const nonNegative = (name: string, value: number): number => {
-  if (!Number.isFinite(value) || value < 0) throw new Error(`uploads: ${name} must be a non-negative number`)
-  return value
-}
-
 const uploadIdPattern = /^[A-Za-z0-9_-]{1,64}$/
 
 export interface UploadStats {
@@ -171,17 +160,21 @@ export const uploads = <E extends Env = any>(options: UploadsOptions<E> = {}): U
   const limits: UploadLimits = { ...defaults }
   for (const [key, value] of Object.entries(options.limits ?? {}) as [keyof UploadLimits, number][]) {
     if (!(key in defaults)) throw new Error(`uploads: unknown limit ${key}`)
-    limits[key] = positiveInteger(`limits.${key}`, value)
+    limits[key] = positiveInteger('uploads', `limits.${key}`, value)
   }
   const storage = options.storage ?? diskStorage({ dir: join(tmpdir(), 'flumen-uploads') })
   const allowedTypes = options.allowedTypes ? new Set(options.allowedTypes) : undefined
-  const idleTimeoutMs = positiveInteger('idleTimeoutMs', options.idleTimeoutMs ?? 30_000)
-  const minBytesPerSecond = nonNegative('minBytesPerSecond', options.minBytesPerSecond ?? 1024)
-  const rateWindowMs = positiveInteger('rateWindowMs', options.rateWindowMs ?? 10_000)
+  const idleTimeoutMs = positiveInteger('uploads', 'idleTimeoutMs', options.idleTimeoutMs ?? 30_000)
+  const minBytesPerSecond = nonNegativeNumber(
+    'uploads',
+    'minBytesPerSecond',
+    options.minBytesPerSecond ?? 1024,
+  )
+  const rateWindowMs = positiveInteger('uploads', 'rateWindowMs', options.rateWindowMs ?? 10_000)
   const progress = options.progress
   if (progress && (typeof progress.publisher?.publish !== 'function' || typeof progress.topic !== 'function'))
     throw new Error('uploads: progress needs a publisher with publish() and a topic function')
-  const progressIntervalMs = nonNegative('progress.intervalMs', progress?.intervalMs ?? 250)
+  const progressIntervalMs = nonNegativeNumber('uploads', 'progress.intervalMs', progress?.intervalMs ?? 250)
   const stats: UploadStats & { active: number } = { active: 0, completed: 0, failed: 0, bytes: 0 }
 
   const handler: MiddlewareHandler<E> = async (c) => {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Writable } from 'node:stream'
 import type { FlumenPlugin } from '@flumen/core'
-import { bindingsOf, createId, userOf } from '@flumen/core'
+import { bindingsOf, createId, nonNegativeNumber, positiveInteger, userIdOf } from '@flumen/core'
 import type { Context, Env } from 'hono'
 import { Hono } from 'hono'
 import type { ProgressOptions, UploadEvent } from './multipart.js'
@@ -67,13 +67,6 @@ const offsetType = 'application/offset+octet-stream'
 
 const errorJson = (code: string, message: string): string => JSON.stringify({ error: { code, message } })
 
-/** The id of the user authentication put on the request, if any. */
-const userId = (c: Context): string | undefined => {
-  const user = userOf(c)
-  const id = typeof user === 'object' && user !== null ? (user as { id?: unknown }).id : undefined
-  return typeof id === 'string' || typeof id === 'number' ? String(id) : undefined
-}
-
 /** Upload-Metadata: comma-separated `key base64value` pairs (value optional). */
 const parseMetadata = (header: string | undefined): Record<string, string> | undefined => {
   const metadata: Record<string, string> = Object.create(null)
@@ -115,11 +108,9 @@ export const tus = <E extends Env = any>(options: TusOptions<E>): Hono<E> & { sw
     ['maxUploadsPerOwner', maxUploadsPerOwner],
     ['maxBytesPerOwner', maxBytesPerOwner],
   ] as const)
-    if (!Number.isSafeInteger(value) || value < 1) throw new Error(`tus: ${name} must be a positive integer`)
-  const minBytesPerSecond = options.minBytesPerSecond ?? 1024
-  if (!Number.isFinite(minBytesPerSecond) || minBytesPerSecond < 0)
-    throw new Error('tus: minBytesPerSecond must be a non-negative number')
-  const ownerOf: (c: Context<E>) => string | undefined = options.owner ?? userId
+    positiveInteger('tus', name, value)
+  const minBytesPerSecond = nonNegativeNumber('tus', 'minBytesPerSecond', options.minBytesPerSecond ?? 1024)
+  const ownerOf: (c: Context<E>) => string | undefined = options.owner ?? userIdOf
   if (typeof ownerOf !== 'function') throw new Error('tus: owner must be a function')
   const progress = options.progress
   if (progress && (typeof progress.publisher?.publish !== 'function' || typeof progress.topic !== 'function'))

@@ -1,4 +1,5 @@
-import type { ConnectionLimitOptions } from '@flumen/core'
+import type { AllowedOrigins, ConnectionLimitOptions } from '@flumen/core'
+import { originAllowList, positiveInteger, positiveNumber } from '@flumen/core'
 
 /**
  * Per-route options of `upgradeWebSocket`. Every limit has a default; `false` turns a guard off.
@@ -29,7 +30,7 @@ export interface WebSocketOptions extends ConnectionLimitOptions {
    * upgrade; requests without `Origin` (non-browser clients) pass.
    * @default undefined (every origin)
    */
-  allowedOrigins?: readonly string[] | ((origin: string) => boolean)
+  allowedOrigins?: AllowedOrigins
   /**
    * Protocol-level pings: every `intervalMs` each socket is pinged and one that has not answered
    * within `pongTimeoutMs` is terminated.
@@ -73,37 +74,8 @@ export const defaults = {
   burst: 200,
 } as const
 
-const positiveInteger = (name: string, value: number): number => {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new Error(`upgradeWebSocket: ${name} must be a positive integer, got ${String(value)}`)
-  }
-  return value
-}
-
-const positiveNumber = (name: string, value: number): number => {
-  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
-    throw new Error(`upgradeWebSocket: ${name} must be a positive number, got ${String(value)}`)
-  }
-  return value
-}
-
-const originGuard = (allowed: WebSocketOptions['allowedOrigins']): ResolvedOptions['isOriginAllowed'] => {
-  if (allowed === undefined) return undefined
-  if (typeof allowed === 'function') return allowed
-  if (!Array.isArray(allowed))
-    throw new Error('upgradeWebSocket: allowedOrigins must be an array of origins or a function')
-  const origins = new Set<string>()
-  for (const origin of allowed) {
-    let parsed: URL
-    try {
-      parsed = new URL(origin)
-    } catch {
-      throw new Error(`upgradeWebSocket: allowedOrigins has an invalid origin "${String(origin)}"`)
-    }
-    origins.add(parsed.origin)
-  }
-  return (origin) => origins.has(origin)
-}
+const originGuard = (allowed: WebSocketOptions['allowedOrigins']): ResolvedOptions['isOriginAllowed'] =>
+  allowed === undefined ? undefined : originAllowList('upgradeWebSocket', allowed)
 
 /** Checks options up front and fills in the defaults. */
 export const resolveOptions = (options: WebSocketOptions): ResolvedOptions => {
@@ -118,7 +90,7 @@ export const resolveOptions = (options: WebSocketOptions): ResolvedOptions => {
     throw new Error('upgradeWebSocket: protocols must be an array of subprotocol tokens')
   }
   return {
-    maxPayload: positiveInteger('maxPayload', options.maxPayload ?? defaults.maxPayload),
+    maxPayload: positiveInteger('upgradeWebSocket', 'maxPayload', options.maxPayload ?? defaults.maxPayload),
     deflateThreshold:
       deflate === false
         ? false
@@ -131,13 +103,19 @@ export const resolveOptions = (options: WebSocketOptions): ResolvedOptions => {
       heartbeat === false
         ? false
         : {
-            intervalMs: positiveInteger('heartbeat.intervalMs', heartbeat.intervalMs ?? defaults.intervalMs),
+            intervalMs: positiveInteger(
+              'upgradeWebSocket',
+              'heartbeat.intervalMs',
+              heartbeat.intervalMs ?? defaults.intervalMs,
+            ),
             pongTimeoutMs: positiveInteger(
+              'upgradeWebSocket',
               'heartbeat.pongTimeoutMs',
               heartbeat.pongTimeoutMs ?? defaults.pongTimeoutMs,
             ),
           },
     maxBufferedBytes: positiveInteger(
+      'upgradeWebSocket',
       'maxBufferedBytes',
       options.maxBufferedBytes ?? defaults.maxBufferedBytes,
     ),
@@ -146,10 +124,11 @@ export const resolveOptions = (options: WebSocketOptions): ResolvedOptions => {
         ? false
         : {
             messagesPerSecond: positiveNumber(
+              'upgradeWebSocket',
               'rateLimit.messagesPerSecond',
               rateLimit.messagesPerSecond ?? defaults.messagesPerSecond,
             ),
-            burst: positiveInteger('rateLimit.burst', rateLimit.burst ?? defaults.burst),
+            burst: positiveInteger('upgradeWebSocket', 'rateLimit.burst', rateLimit.burst ?? defaults.burst),
           },
   }
 }

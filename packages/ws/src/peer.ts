@@ -120,7 +120,6 @@ export class WsPeer<User = unknown> implements Peer<User> {
   readonly id: string = createId()
   readonly transport = 'ws' as const
   readonly context: FlumenWSContext<User>
-  private topicSet: Set<string> | undefined
   /** Set while an async onOpen runs: messages wait for it, in order. */
   private opening: Promise<void> | undefined
   private tokens: number
@@ -146,12 +145,6 @@ export class WsPeer<User = unknown> implements Peer<User> {
     const limit = route.options.rateLimit
     this.tokens = limit ? limit.burst : 0
     this.refilledAt = limit ? performance.now() : 0
-  }
-
-  /** Created on first use: most sockets of a plain route never join a topic. */
-  get topics(): Set<string> {
-    this.topicSet ??= new Set()
-    return this.topicSet
   }
 
   get bufferedAmount(): number {

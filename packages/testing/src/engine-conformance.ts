@@ -1,7 +1,8 @@
 // The engine conformance suite: the contract every Engine must keep, run against a real one.
 // memoryEngine() runs it here; @flumen/broadcast-redis runs it unchanged.
+
+import type { Engine, EngineMessage, PresenceChange } from '@flumen/broadcast'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { Engine, EngineMessage, PresenceChange } from './engine.js'
 
 export interface EngineHarness {
   name: string
@@ -62,6 +63,27 @@ export const describeEngineConformance = (harness: EngineHarness): void => {
       await eventually(() => expect(seen.messages.map((m) => m.data)).toEqual(['{"n":1}', '"two"']))
       expect(seen.messages[1]!.origin).toBe('peer-a')
       expect(seen.messages[0]!.origin).toBeUndefined()
+    })
+
+    it('stores a publish with an idempotency key once: the same key again answers its position', async () => {
+      const engine = await create()
+      const seen = collect(engine)
+      const topic = freshTopic()
+      await engine.subscribe(topic)
+      const first = await engine.publish(topic, '"once"', { key: 'client-1:k1' })
+      const again = await engine.publish(topic, '"once"', { key: 'client-1:k1' })
+      const other = await engine.publish(topic, '"other"', { key: 'client-1:k2' })
+      const unkeyed = await engine.publish(topic, '"free"')
+      expect({ epoch: again.epoch, offset: again.offset }).toEqual({
+        epoch: first.epoch,
+        offset: first.offset,
+      })
+      expect([other.offset, unkeyed.offset]).toEqual([first.offset + 1, first.offset + 2])
+      await eventually(() =>
+        expect(seen.messages.map((m) => m.data)).toEqual(['"once"', '"other"', '"free"']),
+      )
+      const history = await engine.history(topic, { epoch: first.epoch, offset: first.offset - 1 })
+      expect(history.messages.map((m) => m.data)).toEqual(['"once"', '"other"', '"free"'])
     })
 
     it('does not deliver topics the node is not subscribed to, nor after unsubscribe', async () => {

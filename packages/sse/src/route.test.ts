@@ -2,14 +2,13 @@ import type { Socket } from 'node:net'
 import { connect } from 'node:net'
 import type { FlumenBindings, FlumenServer } from '@flumen/core'
 import { createApp, FlumenError, prepareFrame, serve } from '@flumen/core'
-import { leakCheck } from '@flumen/testing'
+import type { TestSseClient } from '@flumen/testing'
+import { leakCheck, openSse } from '@flumen/testing'
 import type { Hono } from 'hono'
 import { compress } from 'hono/compress'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { SseOptions, SsePeer, SseRoute } from './index.js'
 import { decodeCursor, encodeCursor, encodeEvent, sse } from './index.js'
-import type { TestSseClient } from './test-client.js'
-import { openSse } from './test-client.js'
 
 type Env = { Bindings: FlumenBindings; Variables: { user: unknown } }
 

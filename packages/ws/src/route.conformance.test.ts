@@ -1,8 +1,8 @@
 import type { FlumenBindings, FlumenServer } from '@flumen/core'
 import { createApp, serve } from '@flumen/core'
+import type { ConformanceClient } from '@flumen/testing'
+import { describeTransportConformance } from '@flumen/testing'
 import WebSocket from 'ws'
-import type { ConformanceClient } from './conformance.js'
-import { describeTransportConformance } from './conformance.js'
 import { upgradeWebSocket } from './index.js'
 
 const wsClient = (url: string): Promise<ConformanceClient> =>

@@ -1,9 +1,8 @@
 import type { FlumenBindings } from '@flumen/core'
 import { createApp, serve } from '@flumen/core'
-import type { ConformanceClient } from '@flumen/ws/conformance'
-import { describeTransportConformance } from '@flumen/ws/conformance'
+import type { ConformanceClient } from '@flumen/testing'
+import { describeTransportConformance, openSse } from '@flumen/testing'
 import { sse } from './index.js'
-import { openSse } from './test-client.js'
 
 describeTransportConformance({
   transport: 'sse',

@@ -1,0 +1,183 @@
+// The topics this node has subscribers for, and how their messages reach those subscribers: live
+// peers get each turn's messages together; peers still recovering keep them until their history
+// is sent; peers that just recovered skip what their history read already covered.
+import type { Peer, PreparedFrame, StreamPosition } from '@flumen/core'
+import { covers, prepareBatch, prepareFrame } from '@flumen/core'
+import type { Engine, EngineMessage, PresenceChange } from './engine.js'
+import type { TopicPresence } from './presence.js'
+import { applyPresenceChange, presenceEnvelope } from './presence.js'
+import { messageEnvelope } from './protocol.js'
+
+/** A message and its frame, prepared once for every peer of the topic. */
+export interface PendingDelivery {
+  readonly message: EngineMessage
+  readonly frame: PreparedFrame
+}
+
+export interface TopicState<User> extends TopicPresence {
+  readonly name: string
+  readonly topicJson: string
+  readonly live: Set<Peer<User>>
+  /** Peers between subscribe and the end of their recovery: live messages wait here. */
+  readonly recovering: Map<Peer<User>, PendingDelivery[]>
+  /** Live peers and the position their history read covered, until a newer message arrives. */
+  readonly covered: Map<Peer<User>, StreamPosition>
+  /** Messages of this turn not yet written to the live peers (see `flush`). */
+  batch: PendingDelivery[] | undefined
+  /** Resolves once the engine delivers the topic to this node (and its presence is loaded). */
+  readonly ready: Promise<void>
+}
+
+/** Counters the topics add to (the hub's stats). */
+export interface DeliveryCounters {
+  delivered: number
+}
+
+export const messageFrame = (message: EngineMessage, topicJson: string): PreparedFrame =>
+  prepareFrame(messageEnvelope(message, topicJson), {
+    position: { topic: message.topic, epoch: message.epoch, offset: message.offset },
+  })
+
+export class Topics<User> {
+  private readonly topics = new Map<string, TopicState<User>>()
+  // Messages that arrive in the same event-loop turn are written together just after it: under
+  // load a peer gets several per syscall; an idle hub adds no timer, only the end of the turn.
+  private flushQueue: TopicState<User>[] = []
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly counters: DeliveryCounters,
+    private readonly withPresence: boolean,
+    private readonly logError: (err: unknown) => void,
+  ) {}
+
+  get size(): number {
+    return this.topics.size
+  }
+
+  get(name: string): TopicState<User> | undefined {
+    return this.topics.get(name)
+  }
+
+  /** The topic's state, created (and subscribed at the engine) on first use. */
+  acquire(name: string): TopicState<User> {
+    const existing = this.topics.get(name)
+    if (existing) return existing
+    const topic: TopicState<User> = {
+      name,
+      topicJson: JSON.stringify(name),
+      live: new Set(),
+      recovering: new Map(),
+      covered: new Map(),
+      batch: undefined,
+      connections: new Map(),
+      users: new Map(),
+      ready: this.engine.subscribe(name).then(async () => {
+        if (this.withPresence) this.onPresence({ topic: name, join: await this.engine.presenceList(name) })
+      }),
+    }
+    topic.ready.catch(() => {}) // awaited by every subscriber; a failure is theirs to report
+    this.topics.set(name, topic)
+    return topic
+  }
+
+  /** Forgets the topic (and unsubscribes at the engine) once nobody here reads it. */
+  release(topic: TopicState<User>): void {
+    if (topic.live.size > 0 || topic.recovering.size > 0 || this.topics.get(topic.name) !== topic) return
+    this.topics.delete(topic.name)
+    this.engine.unsubscribe(topic.name).catch(this.logError)
+  }
+
+  send(peer: Peer<User>, frame: PreparedFrame): void {
+    if (peer.send(frame)) this.counters.delivered++
+  }
+
+  reply(peer: Peer<User>, text: string): void {
+    this.send(peer, prepareFrame(text))
+  }
+
+  /** A message from the engine: queued for this turn's write to the topic's peers. */
+  readonly onMessage = (message: EngineMessage): void => {
+    const topic = this.topics.get(message.topic)
+    if (!topic) return
+    const delivery = { message, frame: messageFrame(message, topic.topicJson) }
+    if (topic.recovering.size > 0) for (const pending of topic.recovering.values()) pending.push(delivery)
+    if (topic.live.size === 0) return
+    if (topic.batch) topic.batch.push(delivery)
+    else {
+      topic.batch = [delivery]
+      if (this.flushQueue.push(topic) === 1) setImmediate(this.flushAll)
+    }
+  }
+
+  /**
+   * Applies a presence change and tells the topic's peers who came or left, after the messages
+   * that came before it. A joining connection is not told of its own join: it gets the member list.
+   */
+  readonly onPresence = (change: PresenceChange): void => {
+    const topic = this.topics.get(change.topic)
+    if (!topic) return
+    const { joined, joining, left } = applyPresenceChange(topic, change)
+    this.announce(topic, 'join', joined, joining)
+    this.announce(topic, 'leave', left, undefined)
+  }
+
+  private announce(
+    topic: TopicState<User>,
+    kind: 'join' | 'leave',
+    infos: unknown[],
+    except: ReadonlySet<string> | undefined,
+  ): void {
+    if (infos.length === 0) return
+    this.flush(topic)
+    const frame = prepareFrame(presenceEnvelope(topic.topicJson, kind, infos))
+    for (const peer of topic.live) if (!except?.has(peer.id)) this.send(peer, frame)
+  }
+
+  private readonly flushAll = (): void => {
+    const queue = this.flushQueue
+    this.flushQueue = []
+    for (const topic of queue) this.flush(topic)
+  }
+
+  /**
+   * Writes the topic's pending messages to its live peers: one frame when there is one message,
+   * else one batch (one write per peer instead of one per message). A peer that published some of
+   * them gets the others one by one.
+   */
+  flush(topic: TopicState<User>): void {
+    const batch = topic.batch
+    if (batch === undefined) return
+    topic.batch = undefined
+    // Peers that just recovered may have some of these from their history read already (an
+    // engine that delivers through a server can be behind its own store): they get the rest.
+    let handled: Set<Peer<User>> | undefined
+    if (topic.covered.size > 0) {
+      handled = new Set(topic.covered.keys())
+      for (const [peer, mark] of topic.covered) {
+        let passed = false
+        for (const { message, frame } of batch) {
+          if (covers(mark, message)) continue
+          passed = true
+          if (message.origin !== peer.id) this.send(peer, frame)
+        }
+        if (passed) topic.covered.delete(peer)
+      }
+    }
+    if (batch.length === 1) {
+      const { message, frame } = batch[0]!
+      for (const peer of topic.live)
+        if (peer.id !== message.origin && !handled?.has(peer)) this.send(peer, frame)
+      return
+    }
+    const origins = new Set<string>()
+    for (const { message } of batch) if (message.origin !== undefined) origins.add(message.origin)
+    const all = prepareBatch(batch.map((pending) => pending.frame))
+    for (const peer of topic.live) {
+      if (handled?.has(peer)) continue
+      if (origins.size > 0 && origins.has(peer.id)) {
+        for (const { message, frame } of batch) if (message.origin !== peer.id) this.send(peer, frame)
+      } else if (peer.send(all)) this.counters.delivered += batch.length
+    }
+  }
+}
