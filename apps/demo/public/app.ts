@@ -1,5 +1,7 @@
 // The Flumen Rooms page: plain DOM, @flumen/client for the WebSocket channel, the SSE dashboard
 // and uploads. Text always goes in with textContent, never as HTML.
+// Over 350 lines on purpose: the page is one script a reader follows top to bottom (state, render,
+// rooms, sending, files, sign-in), with no bundler-only module structure to learn.
 import type { Client, ClientState } from '@flumen/client'
 import { createClient, FlumenClientError, openEventStream, uploadFile } from '@flumen/client'
 

@@ -14,9 +14,10 @@ import { bodyLimit } from 'hono/body-limit'
 import { secureHeaders } from 'hono/secure-headers'
 import { rateLimiter } from 'hono-rate-limiter'
 import { SignJWT } from 'jose'
-import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
+import { Counter, collectDefaultMetrics, Registry } from 'prom-client'
 import { clientAssets } from './assets.js'
 import type { DemoConfig } from './config.js'
+import { dashboardAndMetrics } from './dashboard.js'
 
 const namePattern = /^[A-Za-z0-9_-]{1,32}$/
 const clientIdPattern = /^[\w-]{1,64}$/
@@ -303,72 +304,7 @@ export const buildDemo = (config: DemoConfig): Demo => {
   app.get('/styles.css', (c) => assets.styles(c))
 
   // Metrics and the dashboard read the same counters.
-  let dashboardPublishes = 0
-  const connectionCounts = (): { ws: number; sse: number } => ({
-    ws: wsRoute.stats.connections,
-    sse: sseRoute.stats.connections,
-  })
-  const dropCount = (): number =>
-    wsRoute.stats.dropped +
-    wsRoute.stats.slowConsumers +
-    sseRoute.stats.dropped +
-    sseRoute.stats.slowConsumers
-  const messagesIn = (): number => hub.stats.published - dashboardPublishes
-  new Gauge({
-    name: 'rooms_connections',
-    help: 'Open connections by transport',
-    labelNames: ['transport'] as const,
-    registers: [registry],
-    collect() {
-      const counts = connectionCounts()
-      this.set({ transport: 'ws' }, counts.ws)
-      this.set({ transport: 'sse' }, counts.sse)
-    },
-  })
-  const counter = (name: string, help: string, read: () => number): void => {
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset()
-        this.inc(read())
-      },
-    })
-  }
-  counter('rooms_messages_in_total', 'Messages published (chat, files; not the dashboard)', messagesIn)
-  counter('rooms_messages_out_total', 'Message deliveries to connections', () => hub.stats.delivered)
-  counter('rooms_drops_total', 'Frames dropped and connections closed for slow consumers', dropCount)
-
-  let timer: NodeJS.Timeout | undefined
-  let lastIn = 0
-  const dashboard: FlumenPlugin = {
-    name: 'rooms-dashboard',
-    start: () => {
-      timer = setInterval(() => {
-        const now = messagesIn()
-        const stats = uploadRoute.stats
-        dashboardPublishes++
-        void hub
-          .publish('dashboard', {
-            connections: connectionCounts(),
-            messagesPerSecond: now - lastIn,
-            uploads: {
-              active: stats.active,
-              completed: stats.completed,
-              failed: stats.failed,
-              bytes: stats.bytes,
-            },
-            drops: dropCount(),
-            at: Date.now(),
-          })
-          .catch(() => {})
-        lastIn = now
-      }, 1000)
-      timer.unref()
-    },
-    stop: () => clearInterval(timer),
-  }
+  const dashboard = dashboardAndMetrics({ registry, hub, wsRoute, sseRoute, uploadRoute })
 
   return { app, hub, plugins: [hub, dashboard] }
 }

@@ -134,6 +134,20 @@ describe('hub over WebSocket', () => {
       })
   })
 
+  it('closes with the server that serves its routes, without being passed in plugins', async () => {
+    const engine = memoryEngine()
+    const hub = createHub({ engine, logError: () => {} })
+    const app = createApp().get('/ws', hub.websocket())
+    const server = await serve(app, { port: 0, hostname: '127.0.0.1' })
+    const socket = new WebSocket(`ws://127.0.0.1:${server.port}/ws`, 'flumen.v1')
+    sockets.push(socket)
+    await once(socket, 'open')
+    const closedAt = once(socket, 'close')
+    await server.close({ timeoutMs: 500 })
+    expect((await closedAt)[0]).toBe(1001)
+    await expect(hub.publish('after', 1)).rejects.toThrow(/closed/)
+  })
+
   it('delivers bursts in order without giving senders their own messages', async () => {
     const { connect } = await start()
     const alice = await connect('alice')

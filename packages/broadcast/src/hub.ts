@@ -118,7 +118,10 @@ export interface PublishOptions {
   key?: string
 }
 
-/** The broadcast hub; pass it to `serve({ plugins: [hub] })` so it closes with the server. */
+/**
+ * The broadcast hub. A Flumen plugin: its routes register it with the server that serves them, so
+ * its engine closes with the server; pass it in `serve({ plugins: [hub] })` when it has no route.
+ */
 export interface Hub<User = unknown> extends FlumenPlugin {
   readonly engine: Engine
   readonly stats: Readonly<HubStats>
@@ -221,7 +224,9 @@ export const createHub = <User = unknown>(options: HubOptions<User> = {}): Hub<U
     maxJsonDepth,
     logError,
   })
-  const routes = { peers, session, subscriptions, access, maxSubscriptions }
+  // The hub object is the plugin its routes register: created below, read when a route first runs.
+  let self: Hub<User> | undefined
+  const routes = { peers, session, subscriptions, access, maxSubscriptions, hub: () => self! }
   engine.attach({ onMessage: topics.onMessage, onPresence: topics.onPresence })
 
   const stats: HubStats = {
@@ -239,7 +244,7 @@ export const createHub = <User = unknown>(options: HubOptions<User> = {}): Hub<U
     },
   }
 
-  return {
+  self = {
     name: 'flumen-broadcast',
     engine,
     stats,
@@ -279,4 +284,5 @@ export const createHub = <User = unknown>(options: HubOptions<User> = {}): Hub<U
     presence: async (topic) => membersByUser(await engine.presenceList(access.checkTopic(topic))),
     stop: () => engine.close(),
   }
+  return self
 }

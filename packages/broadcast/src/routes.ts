@@ -1,6 +1,7 @@
 // The hub's two routes: protocol v1 over WebSocket (@flumen/ws), and topic streams over SSE
 // (@flumen/sse) for clients that only read.
-import { FlumenError } from '@flumen/core'
+import type { FlumenPlugin } from '@flumen/core'
+import { bindingsOf, FlumenError } from '@flumen/core'
 import type { SseOptions, SseRoute } from '@flumen/sse'
 import { decodeCursor, sse } from '@flumen/sse'
 import type { WebSocketEvents, WebSocketOptions, WebSocketRoute } from '@flumen/ws'
@@ -13,6 +14,8 @@ import type { ProtocolSession } from './session.js'
 import type { Subscriptions } from './subscriptions.js'
 
 export interface RouteContext<User> {
+  /** The hub itself: its routes register it with the server that serves them (it closes with it). */
+  readonly hub: () => FlumenPlugin
   readonly peers: Peers<User>
   readonly session: ProtocolSession<User>
   readonly subscriptions: Subscriptions<User>
@@ -21,7 +24,7 @@ export interface RouteContext<User> {
 }
 
 export const websocketRoute = <User>(
-  { peers, session }: RouteContext<User>,
+  { peers, session, hub }: RouteContext<User>,
   options: WebSocketOptions,
 ): WebSocketRoute<Env, User> => {
   const events: WebSocketEvents<User> = {
@@ -45,17 +48,24 @@ export const websocketRoute = <User>(
       peers.topics.reply(ws.peer, errorEnvelope(id, 'RATE_LIMITED', 'Too many messages'))
     },
   }
-  return upgradeWebSocket<Env, User>(() => events, {
-    ...options,
-    protocols: options.protocols ?? [protocolName],
-  })
+  return upgradeWebSocket<Env, User>(
+    (c) => {
+      bindingsOf(c).flumen?.register(hub())
+      return events
+    },
+    {
+      ...options,
+      protocols: options.protocols ?? [protocolName],
+    },
+  )
 }
 
 export const sseRoute = <User>(
-  { peers, subscriptions, access, maxSubscriptions }: RouteContext<User>,
+  { peers, subscriptions, access, maxSubscriptions, hub }: RouteContext<User>,
   options: SseOptions,
 ): SseRoute<Env, User> =>
   sse<Env, User>(async (stream, c) => {
+    bindingsOf(c).flumen?.register(hub())
     const topics = [...new Set(c.req.queries('topic') ?? [])]
     if (topics.length === 0) throw new FlumenError('BAD_REQUEST', 'Give at least one ?topic=')
     if (topics.length > maxSubscriptions)

@@ -2,94 +2,23 @@
 // carries is in requests.ts (answers, publishes), subscriptions.ts (topics, presence),
 // keep-alive.ts and token.ts.
 import { fullJitter } from './backoff.js'
+import type { Client, ClientEvents, ClientOptions, ClientState } from './client-types.js'
 import { Emitter } from './emitter.js'
 import { FlumenClientError } from './errors.js'
-import type { KeepAliveOptions } from './keep-alive.js'
 import { keepAliveDefaults, watchConnection } from './keep-alive.js'
 import type { ServerMessage } from './protocol.js'
 import { protocolName, publishKey, serverErrorCode } from './protocol.js'
 import { Requests } from './requests.js'
 import type { CloseInfo, RawSocket, SocketFactory } from './socket.js'
 import { connectWith } from './socket.js'
-import type { MessageMeta, SubscribeOptions, Subscription } from './subscriptions.js'
+import type { MessageMeta } from './subscriptions.js'
 import { Subscriptions } from './subscriptions.js'
-import type { TokenSource } from './token.js'
 import { jwtExpiry, resolveToken } from './token.js'
 
+export type { Client, ClientEvents, ClientOptions, ClientState } from './client-types.js'
 export type { KeepAliveOptions } from './keep-alive.js'
 export type { MessageMeta, SubscribeOptions, Subscription } from './subscriptions.js'
 export type { TokenSource } from './token.js'
-
-export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed'
-
-export interface ClientOptions {
-  /** `ws://` or `wss://` URL of a `hub.websocket()` route. */
-  url: string
-  /** Sent as the `bearer.<token>` subprotocol (works in browsers and Node). */
-  token?: TokenSource
-  /**
-   * Delay before reconnect attempt `attempt` (0, 1, 2…).
-   * @default full-jitter exponential backoff from 500 ms up to 20 s (`fullJitter()`)
-   */
-  retryDelayMs?: (attempt: number) => number
-  /** App-level ping: browsers cannot see protocol pings. `false` turns it off. */
-  keepAlive?: KeepAliveOptions | false
-  /**
-   * How long publish, subscribe and call wait for their answer once sent.
-   * @default 10000
-   */
-  requestTimeoutMs?: number
-  /**
-   * Publishes waiting for a connection (sent while offline, or in flight when it dropped: they go
-   * out again with the same idempotency key, and the server stores each once); more reject with
-   * OFFLINE_QUEUE_FULL.
-   * @default 1000
-   */
-  maxOfflineQueue?: number
-  /**
-   * With a token function and a JWT token: how long before `exp` a fresh token is fetched and
-   * sent as `{"type":"auth"}`.
-   * @default 30000
-   */
-  refreshBeforeExpiryMs?: number
-  /** @default 10000 */
-  connectTimeoutMs?: number
-  /** Handshake headers (Node only). */
-  headers?: Record<string, string>
-  /** permessage-deflate (Node only). @default false */
-  perMessageDeflate?: boolean
-}
-
-export interface ClientEvents {
-  /** State changes; `detail` says why a connection ended. */
-  state: (state: ClientState, detail: { close?: CloseInfo; error?: FlumenClientError }) => void
-  /** A topic's gap could not be recovered (history window passed, server restarted): resync it. */
-  reset: (event: { topic: string; epoch: string; offset: number }) => void
-  /** Presence of a subscribed topic changed: the users now present. */
-  presence: (event: { topic: string; members: unknown[] }) => void
-  /** Errors nobody awaits: a server error without a request, a handler that threw, a failed token refresh. */
-  error: (error: FlumenClientError) => void
-}
-
-export interface Client {
-  readonly state: ClientState
-  subscribe<T = unknown>(
-    topic: string,
-    handler: (data: T, meta: MessageMeta) => void,
-    options?: SubscribeOptions,
-  ): Subscription
-  /**
-   * Resolves with the message's offset once the server stored it. Queued while offline, and sent
-   * again after a reconnect if the answer was lost: the server stores it once.
-   */
-  publish(topic: string, data: unknown, options?: { timeoutMs?: number; echo?: boolean }): Promise<number>
-  call<R = unknown>(method: string, data?: unknown, options?: { timeoutMs?: number }): Promise<R>
-  /** The users present in a subscribed topic, as last reported. */
-  presence(topic: string): unknown[]
-  on<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): () => void
-  /** Closes for good: no reconnect, every timer cleared, pending operations rejected with CLOSED. */
-  close(): Promise<void>
-}
 
 /**
  * The channel client (protocol `flumen.v1`): subscriptions that survive reconnects and recover

@@ -4,8 +4,8 @@ import type { Context, Env } from 'hono'
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { errorResponse, FlumenError, toFlumenError } from './errors.js'
+import type { FlumenServer } from './plugins.js'
 import type { RequestBody } from './request-body.js'
-import type { FlumenServer } from './serve.js'
 
 /**
  * A WebSocket (or other) upgrade in progress. Present in `c.env.upgrade` only while the

@@ -8,6 +8,13 @@ export const positiveInteger = (owner: string, name: string, value: number): num
   return value
 }
 
+/** `value` when it is a safe integer ≥ `min`, else throws `<owner>: <name> must be an integer >= min`. */
+export const integerAtLeast = (owner: string, name: string, value: number, min: number): number => {
+  if (!Number.isSafeInteger(value) || value < min)
+    throw new Error(`${owner}: ${name} must be an integer >= ${min}, got ${String(value)}`)
+  return value
+}
+
 /** `value` when it is a finite number ≥ 0, else throws `<owner>: <name> must be a non-negative number`. */
 export const nonNegativeNumber = (owner: string, name: string, value: number): number => {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { errorBody, FlumenError } from './errors.js'
+import { integerAtLeast, nonNegativeNumber, positiveInteger } from './options.js'
 
 /** How slow a request body may arrive before it is cut with 408. */
 export interface BodyTimeouts {
@@ -33,6 +34,25 @@ export interface DiscardLimits {
 export const bodyDefaults: { readonly timeouts: BodyTimeouts; readonly discard: DiscardLimits } = {
   timeouts: { idleTimeoutMs: 30_000, minBytesPerSecond: 1024, rateWindowMs: 10_000 },
   discard: { maxBytes: 64 * 1024 * 1024, timeoutMs: 30_000 },
+}
+
+/**
+ * Checks pace options up front and fills in the defaults (`false`: no pace guard). Every guard of a
+ * body (serve's, an upload route's) takes them the same way; `prefix` names the option group.
+ */
+export const resolveBodyTimeouts = (
+  owner: string,
+  given: Partial<BodyTimeouts> | false | undefined,
+  prefix = '',
+): BodyTimeouts => {
+  if (given === false)
+    return { idleTimeoutMs: 0, minBytesPerSecond: 0, rateWindowMs: bodyDefaults.timeouts.rateWindowMs }
+  const pick = (name: keyof BodyTimeouts): number => given?.[name] ?? bodyDefaults.timeouts[name]
+  return {
+    idleTimeoutMs: integerAtLeast(owner, `${prefix}idleTimeoutMs`, pick('idleTimeoutMs'), 0),
+    minBytesPerSecond: nonNegativeNumber(owner, `${prefix}minBytesPerSecond`, pick('minBytesPerSecond')),
+    rateWindowMs: positiveInteger(owner, `${prefix}rateWindowMs`, pick('rateWindowMs')),
+  }
 }
 
 /** What happens when a guarded body is too slow: the owner answers (and the connection closes). */

@@ -1,59 +1,16 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createServer, STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { getRequestListener } from '@hono/node-server'
-import type { FlumenBindings, UpgradeRequest } from './app.js'
-import { errorResponse, FlumenError } from './errors.js'
+import type { FlumenBindings } from './app.js'
+import { integerAtLeast } from './options.js'
+import type { FlumenPlugin, FlumenServer, ServerState } from './plugins.js'
+import { responseAlreadySent } from './plugins.js'
 import type { BodyTimeouts, DiscardLimits } from './request-body.js'
-import { bodyDefaults, hasRequestBody, RequestBody } from './request-body.js'
+import { bodyDefaults, hasRequestBody, RequestBody, resolveBodyTimeouts } from './request-body.js'
+import { upgradeHandler } from './upgrade.js'
 
-/**
- * A participant in the server's lifecycle: transports, the hub, upload handlers and app code
- * that owns resources. Every hook may be async; a hook that throws is logged and the
- * shutdown goes on.
- */
-export interface FlumenPlugin {
-  readonly name: string
-  /** Called once the server listens (or at registration, on a running server). */
-  start?(server: FlumenServer): void | Promise<void>
-  /**
-   * Called when `close()` begins: stop taking new work and finish what runs (send 1001, end
-   * streams, let uploads complete). `signal` aborts at the deadline: stop waiting then.
-   */
-  drain?(signal: AbortSignal): void | Promise<void>
-  /** Called after every drain settled or the deadline passed: release everything left. */
-  stop?(): void | Promise<void>
-}
-
-export type ServerState = 'listening' | 'draining' | 'closed'
-
-/** The handle of a running server (also in every request's `c.env.flumen`). */
-export interface FlumenServer {
-  readonly port: number
-  /** `http://host:port/`, with `localhost` for a wildcard host. */
-  readonly url: string
-  readonly state: ServerState
-  /** The Node server underneath, for what Flumen does not wrap. */
-  readonly node: Server
-  /** Adds a lifecycle participant (once per object); returns a function that removes it. */
-  register(plugin: FlumenPlugin): () => void
-  /**
-   * Graceful close: stop accepting, let plugins drain and in-flight requests finish, and at
-   * the deadline destroy whatever is left. Calling it again returns the same promise.
-   */
-  close(options?: CloseOptions): Promise<void>
-}
-
-export interface CloseOptions {
-  /**
-   * How long draining may take before connections are destroyed.
-   * @default 10_000
-   */
-  timeoutMs?: number
-}
-
-/** What `serve()` needs of an app: a Hono app built with `createApp()` fits. */
 export interface FetchApp {
   fetch(request: Request, env: FlumenBindings): Response | Promise<Response>
 }
@@ -139,64 +96,14 @@ const defaults = {
   maxConnections: 16_384,
 } as const
 
-// Headers of a Response that must not be copied into a raw upgrade reply.
-const hopByHopHeaders = new Set([
-  'connection',
-  'content-length',
-  'keep-alive',
-  'transfer-encoding',
-  'upgrade',
-])
-// A rejection written on a raw socket is small (an error body); more is cut, not buffered.
-const maxRawReplyBytes = 64 * 1024
 // While draining, connections that finished their last response are closed this often.
 const drainPollMs = 50
 
 const assertInteger = (name: string, value: number, min: number): void => {
-  if (!Number.isInteger(value) || value < min) {
-    throw new Error(`serve: ${name} must be an integer >= ${min}, got ${String(value)}`)
-  }
+  integerAtLeast('serve', name, value, min)
 }
 
 const noop = (): void => {}
-
-const createUpgradeRequestObject = (req: IncomingMessage): Request => {
-  const headers = new Headers()
-  for (let i = 0; i < req.rawHeaders.length; i += 2)
-    headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!)
-  const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`)
-  return new Request(url, { method: req.method ?? 'GET', headers })
-}
-
-/** The body of a raw reply: read up to the cap, else nothing (the rest is never read, the stream cancelled). */
-const readCapped = async (stream: ReadableStream<Uint8Array>): Promise<Buffer> => {
-  const reader = stream.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  try {
-    for (;;) {
-      const { done, value } = await reader.read()
-      if (done) return Buffer.concat(chunks)
-      size += value.byteLength
-      if (size > maxRawReplyBytes) return Buffer.alloc(0)
-      chunks.push(value)
-    }
-  } finally {
-    reader.cancel().catch(noop)
-  }
-}
-
-/** Writes a complete HTTP/1.1 response on a socket that Node handed over for an upgrade. */
-const writeRawResponse = async (socket: Duplex, response: Response): Promise<void> => {
-  const body = response.body ? await readCapped(response.body) : Buffer.alloc(0)
-  if (socket.destroyed) return
-  const lines = [`HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? ''}`]
-  response.headers.forEach((value, key) => {
-    if (!hopByHopHeaders.has(key)) lines.push(`${key}: ${value.replace(/[\r\n]/g, '')}`)
-  })
-  lines.push('Connection: close', `Content-Length: ${body.length}`, '', '')
-  socket.end(Buffer.concat([Buffer.from(lines.join('\r\n'), 'latin1'), body]))
-}
 
 /**
  * Starts `app` on @hono/node-server's request listener with WebSocket upgrades routed
@@ -220,13 +127,7 @@ export const serve = async (app: FetchApp, options: ServeOptions = {}): Promise<
   assertInteger('keepAliveTimeoutMs', keepAliveTimeoutMs, 0)
   assertInteger('maxHeaderSize', maxHeaderSize, 1024)
   assertInteger('maxConnections', maxConnections, 1)
-  const bodyTimeouts: BodyTimeouts =
-    options.bodyTimeouts === false
-      ? { idleTimeoutMs: 0, minBytesPerSecond: 0, rateWindowMs: bodyDefaults.timeouts.rateWindowMs }
-      : { ...bodyDefaults.timeouts, ...options.bodyTimeouts }
-  assertInteger('bodyTimeouts.idleTimeoutMs', bodyTimeouts.idleTimeoutMs, 0)
-  assertInteger('bodyTimeouts.minBytesPerSecond', bodyTimeouts.minBytesPerSecond, 0)
-  assertInteger('bodyTimeouts.rateWindowMs', bodyTimeouts.rateWindowMs, 1)
+  const bodyTimeouts = resolveBodyTimeouts('serve', options.bodyTimeouts, 'bodyTimeouts.')
   const discardBody: DiscardLimits = { ...bodyDefaults.discard, ...options.discardBody }
   assertInteger('discardBody.maxBytes', discardBody.maxBytes, 0)
   assertInteger('discardBody.timeoutMs', discardBody.timeoutMs, 0)
@@ -300,48 +201,12 @@ export const serve = async (app: FetchApp, options: ServeOptions = {}): Promise<
     })
   })
 
-  const handleUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
-    if (state !== 'listening') {
-      return writeRawResponse(
-        socket,
-        errorResponse(new FlumenError('UNAVAILABLE', 'Server is shutting down')),
-      )
-    }
-    let complete: ((headers: Headers) => void) | undefined
-    let cancel: (() => void) | undefined
-    const upgrade: UpgradeRequest = {
-      socket,
-      head,
-      accept(onComplete, onCancel) {
-        complete = onComplete
-        cancel = onCancel
-      },
-    }
-    let request: Request
-    try {
-      request = createUpgradeRequestObject(req)
-    } catch {
-      return writeRawResponse(socket, errorResponse(new FlumenError('BAD_REQUEST')))
-    }
-    const env: FlumenBindings = { incoming: req, flumen: handle, upgrade }
-    let response: Response
-    try {
-      response = await app.fetch(request, env)
-    } catch (err) {
-      logError(err, 'upgrade')
-      response = errorResponse(new FlumenError('INTERNAL'))
-    }
-    // Fetch Responses cannot carry 101: a route that accepted answers 2xx, and a middleware
-    // that turns the answer into an error after the route ran still prevents the upgrade.
-    if (complete && response.status < 300 && !socket.destroyed) {
-      socket.off('error', noop)
-      complete(response.headers)
-      return
-    }
-    cancel?.()
-    if (socket.destroyed) return
-    await writeRawResponse(socket, response)
-  }
+  const handleUpgrade = upgradeHandler({
+    app,
+    accepting: () => state === 'listening',
+    server: () => handle,
+    logError,
+  })
 
   const runHook = async (
     plugin: FlumenPlugin,
@@ -449,30 +314,4 @@ export const serve = async (app: FetchApp, options: ServeOptions = {}): Promise<
     process.on('SIGINT', onSignal)
   }
   return handle
-}
-
-/**
- * The answer of a route that wrote its response straight to `c.env.outgoing` (SSE streams):
- * @hono/node-server then leaves the Node response alone. Its lightweight Response keeps a cache
- * (an own symbol property) that would bypass that check, so the cache is dropped here.
- */
-export const responseAlreadySent = (): Response => {
-  const response = new Response(null, { headers: { 'x-hono-already-sent': '1' } })
-  for (const symbol of Object.getOwnPropertySymbols(response)) Reflect.deleteProperty(response, symbol)
-  return response
-}
-
-/**
- * A transport's drain hook: asks every connection to close, waits until the set is empty or the
- * server's drain deadline passes (checking every 10 ms), then forces whatever is left.
- */
-export const drainConnections = async <T>(
-  connections: ReadonlySet<T>,
-  signal: AbortSignal,
-  close: (connection: T) => void,
-  force: (connection: T) => void,
-): Promise<void> => {
-  for (const connection of connections) close(connection)
-  while (connections.size > 0 && !signal.aborted) await new Promise((resolve) => setTimeout(resolve, 10))
-  for (const connection of [...connections]) force(connection)
 }

@@ -95,8 +95,6 @@ export class SsePeer<User = unknown> implements Peer<User> {
   private closeListeners: (() => void)[] = []
   private isClosed = false
   private expiry: ExpiryTimer | undefined
-  /** Gives the route's connection slot back (set by the route, run once at close). */
-  releaseSlot: (() => void) | undefined
 
   constructor(
     readonly res: ServerResponse,

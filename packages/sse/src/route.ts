@@ -1,13 +1,5 @@
-import type { ConnectionLimitOptions, FlumenPlugin, UserOf } from '@flumen/core'
-import {
-  bindingsOf,
-  ConnectionLimiter,
-  credentialExpiry,
-  drainConnections,
-  positiveInteger,
-  responseAlreadySent,
-  userOf,
-} from '@flumen/core'
+import type { ConnectionLimitOptions, UserOf } from '@flumen/core'
+import { bindingsOf, LiveRoute, positiveInteger, responseAlreadySent } from '@flumen/core'
 import type { Context, Env, MiddlewareHandler } from 'hono'
 import type { SseRouteState, SseStats } from './peer.js'
 import { SsePeer } from './peer.js'
@@ -68,8 +60,12 @@ export const sse = <E extends Env = any, User = UserOf<E>>(
       ? false
       : positiveInteger('sse', 'heartbeatMs', options.heartbeatMs ?? 15_000)
   const retryMs = positiveInteger('sse', 'retryMs', options.retryMs ?? 2_000)
-  const limiter = new ConnectionLimiter(options, 'sse')
-  const peers = new Set<SsePeer<User>>()
+  const live = new LiveRoute<SsePeer<User>>('sse', options, {
+    name: 'flumen-sse',
+    close: (peer) => peer.close(),
+    terminate: (peer) => peer.res.destroy(),
+  })
+  const peers = live.peers
   const stats: SseStats = {
     get connections() {
       return peers.size
@@ -77,43 +73,25 @@ export const sse = <E extends Env = any, User = UserOf<E>>(
     dropped: 0,
     slowConsumers: 0,
   }
-  let heartbeat: NodeJS.Timeout | undefined
+  if (heartbeatMs)
+    live.every(heartbeatMs, () => {
+      for (const stream of peers) stream.comment('ping')
+    })
 
   const route: SseRouteState<User> = {
     maxBufferedBytes: positiveInteger('sse', 'maxBufferedBytes', options.maxBufferedBytes ?? 1_048_576),
     stats,
-    onPeerClosed: (peer) => {
-      peer.releaseSlot?.()
-      if (!peers.delete(peer)) return
-      if (peers.size === 0) {
-        clearInterval(heartbeat)
-        heartbeat = undefined
-      }
-    },
-  }
-
-  const plugin: FlumenPlugin = {
-    name: 'flumen-sse',
-    drain: (signal) =>
-      drainConnections(
-        peers,
-        signal,
-        (peer) => peer.close(),
-        (peer) => peer.res.destroy(),
-      ),
-    stop: () => clearInterval(heartbeat),
+    onPeerClosed: (peer) => live.remove(peer),
   }
 
   const routeHandler: MiddlewareHandler<E> = async (c) => {
-    const { outgoing: res, flumen } = bindingsOf(c)
-    if (!res || !flumen) throw new Error('sse() needs serve() from @flumen/core')
-    const releaseSlot = limiter.acquire(c)
+    const { outgoing: res } = bindingsOf(c)
+    if (!res) throw new Error('sse() needs serve() from @flumen/core')
+    const admission = live.admit(c)
     // What authentication put in c.var.user: the route's Env says its type.
-    const peer = new SsePeer<User>(res, userOf(c) as User, c.req.header('last-event-id'), route)
-    peer.releaseSlot = releaseSlot
-    peers.add(peer)
-    const expiresAt = credentialExpiry(c)
-    if (expiresAt !== undefined) peer.expiresAt = expiresAt
+    const peer = new SsePeer<User>(res, admission.user as User, c.req.header('last-event-id'), route)
+    live.add(peer, admission)
+    if (admission.expiresAt !== undefined) peer.expiresAt = admission.expiresAt
     // One listener for the whole life of the stream: client gone, server ended it, or destroyed.
     res.once('close', () => peer.markClosed())
     try {
@@ -123,7 +101,6 @@ export const sse = <E extends Env = any, User = UserOf<E>>(
       throw err
     }
     if (peer.closed) return alreadySentOrEnd(res)
-    flumen.register(plugin)
     // Headers that middleware set before the handler (CORS, cookies) go out with the stream.
     const headers = c.newResponse(null, 200, streamHeaders).headers
     const head: Record<string, string | string[]> = {}
@@ -140,12 +117,6 @@ export const sse = <E extends Env = any, User = UserOf<E>>(
     res.writeHead(200, head)
     res.flushHeaders()
     peer.start(`retry: ${retryMs}\n\n`)
-    if (heartbeatMs && !heartbeat) {
-      heartbeat = setInterval(() => {
-        for (const stream of peers) stream.comment('ping')
-      }, heartbeatMs)
-      heartbeat.unref()
-    }
     return responseAlreadySent()
   }
 

@@ -123,7 +123,16 @@ export const startRedis = async (options: RedisServerOptions = {}): Promise<Redi
   const port = options.port ?? (await freePort())
   const dir = await mkdtemp(join(tmpdir(), 'flumen-redis-'))
   const args = options.args ?? []
-  let child: ChildProcess | undefined = await launch(port, dir, args)
+  return serverProcess(port, dir, () => launch(port, dir, args))
+}
+
+/** A RedisServer handle over a process started (and restarted) by `start`. */
+const serverProcess = async (
+  port: number,
+  dir: string,
+  start: () => Promise<ChildProcess>,
+): Promise<RedisServer> => {
+  let child: ChildProcess | undefined = await start()
   const server: RedisServer = {
     port,
     url: `redis://127.0.0.1:${port}`,
@@ -137,8 +146,7 @@ export const startRedis = async (options: RedisServerOptions = {}): Promise<Redi
       await once(running, 'exit')
     },
     start: async () => {
-      if (child) return
-      child = await launch(port, dir, args)
+      child ??= await start()
     },
     destroy: async () => {
       await server.stop()
@@ -291,40 +299,20 @@ export const startSentinel = async ({ count = 1 }: { count?: number } = {}): Pro
         '',
       ].join('\n'),
     )
-    let child: ChildProcess | undefined
-    const launchSentinel = async (): Promise<void> => {
-      child = spawn('redis-server', [config, '--sentinel'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const launchSentinel = async (): Promise<ChildProcess> => {
+      const child = spawn('redis-server', [config, '--sentinel'], { stdio: ['ignore', 'pipe', 'pipe'] })
       child.stderr!.resume()
       let output = ''
       await new Promise<void>((resolve, reject) => {
-        child!.stdout!.on('data', (chunk: Buffer) => {
+        child.stdout!.on('data', (chunk: Buffer) => {
           output += chunk.toString()
           if (output.includes('+monitor')) resolve()
         })
-        child!.once('exit', () => reject(new Error(`sentinel exited: ${output.slice(-500)}`)))
+        child.once('exit', () => reject(new Error(`sentinel exited: ${output.slice(-500)}`)))
       })
+      return child
     }
-    await launchSentinel()
-    const sentinel: RedisServer = {
-      port,
-      url: `redis://127.0.0.1:${port}`,
-      dir,
-      cli: async (...args) => (await run('redis-cli', ['-p', String(port), ...args])).stdout.trim(),
-      stop: async (signal = 'SIGKILL') => {
-        const running = child
-        child = undefined
-        if (!running || running.exitCode !== null || running.signalCode !== null) return
-        running.kill(signal)
-        await once(running, 'exit')
-      },
-      start: async () => {
-        if (!child) await launchSentinel()
-      },
-      destroy: async () => {
-        await sentinel.stop()
-        await rm(dir, { recursive: true, force: true })
-      },
-    }
+    const sentinel = await serverProcess(port, dir, launchSentinel)
     sentinels.push(sentinel)
   }
   // The replica is in sync before anything relies on it.

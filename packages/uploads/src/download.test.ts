@@ -9,7 +9,7 @@ import { createApp, serve } from '@flumen/core'
 import { curl, leakCheck, waitFor } from '@flumen/testing'
 import { Hono } from 'hono'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { StorageAdapter, StoredFile } from './index.js'
+import type { FileStore, StoredFile } from './index.js'
 import { diskStorage, download, parseRange } from './index.js'
 
 const servers: FlumenServer[] = []
@@ -46,7 +46,7 @@ const start = async (
   }
   await sink.commit(file)
   let reads = 0
-  const storage: Pick<StorageAdapter, 'info' | 'read'> = {
+  const storage: Pick<FileStore, 'info' | 'read'> = {
     info: (id) => disk.info(id),
     read: (id, range) => {
       reads++

@@ -1,12 +1,12 @@
 import { Readable } from 'node:stream'
 import { FlumenError } from '@flumen/core'
 import type { Context, Env, MiddlewareHandler } from 'hono'
-import type { ByteRange, StorageAdapter, StoredFile } from './storage.js'
+import type { ByteRange, FileStore, StoredFile } from './storage.js'
 
 /** Options of `download<E>()`: `E` is the Env of the route, as its callbacks see `c`. */
 // biome-ignore lint/suspicious/noExplicitAny: Hono's own default Env for middleware is any
 export interface DownloadOptions<E extends Env = any> {
-  storage: Pick<StorageAdapter, 'info' | 'read'>
+  storage: Pick<FileStore, 'info' | 'read'>
   /**
    * The id of the file a request asks for.
    * @default (c) => c.req.param('id')

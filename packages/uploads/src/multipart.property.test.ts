@@ -11,7 +11,7 @@ import { createApp, serve } from '@flumen/core'
 import { waitFor } from '@flumen/testing'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { StorageAdapter } from './index.js'
+import type { FileStore } from './index.js'
 import { diskStorage, memoryStorage, uploads } from './index.js'
 
 const boundary = 'propertyBoundary7'
@@ -20,7 +20,7 @@ const runs = Number(process.env.FLUMEN_PROPERTY_RUNS ?? 200)
 
 interface Target {
   server: FlumenServer
-  storage: StorageAdapter & { readonly bytes?: number }
+  storage: FileStore & { readonly bytes?: number }
   /** Files the storage holds now (partial ones included). */
   held(): Promise<number>
 }

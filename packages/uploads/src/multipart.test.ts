@@ -13,7 +13,7 @@ import { curl, fetchOutOfProcess, leakCheck, waitFor } from '@flumen/testing'
 import { SignJWT } from 'jose'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import type { StorageAdapter, UploadsOptions, UploadsRoute } from './index.js'
+import type { FileStore, UploadsOptions, UploadsRoute } from './index.js'
 import { diskStorage, memoryStorage, uploads } from './index.js'
 
 const boundary = 'flumenTestBoundary42'
@@ -34,7 +34,7 @@ interface Started {
   leftovers(): Promise<string[]>
 }
 
-const start = async (options: UploadsOptions = {}, storage?: StorageAdapter): Promise<Started> => {
+const start = async (options: UploadsOptions = {}, storage?: FileStore): Promise<Started> => {
   const dir = await mkdtemp(join(tmpdir(), 'flumen-uploads-test-'))
   dirs.push(dir)
   const route = uploads({ storage: storage ?? diskStorage({ dir }), ...options })
@@ -488,7 +488,8 @@ describe('uploads: types, storage, progress, auth', () => {
   it('checks its options up front', () => {
     expect(() => uploads({ limits: { fileSize: 1.5 } })).toThrow(/positive integer/)
     expect(() => uploads({ limits: { nope: 1 } as never })).toThrow(/unknown limit/)
-    expect(() => uploads({ idleTimeoutMs: 0 })).toThrow(/positive integer/)
+    expect(() => uploads({ idleTimeoutMs: -1 })).toThrow(/idleTimeoutMs must be an integer >= 0/)
+    expect(() => uploads({ rateWindowMs: 0 })).toThrow(/rateWindowMs must be a positive integer/)
     expect(() => diskStorage({ dir: '' })).toThrow(/dir/)
   })
 })

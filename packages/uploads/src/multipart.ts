@@ -1,137 +1,19 @@
+// The multipart/form-data route: busboy reads the Node request stream, each file goes through the
+// file writer (sniff, hash, limits, backpressure) into storage; any failure removes everything.
 import type { IncomingMessage } from 'node:http'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import type { RequestBody } from '@flumen/core'
-import { bindingsOf, createId, FlumenError, nonNegativeNumber, positiveInteger } from '@flumen/core'
+import { bindingsOf, createId, FlumenError } from '@flumen/core'
 import busboy from 'busboy'
-import type { Context, Env, MiddlewareHandler } from 'hono'
+import type { Env, MiddlewareHandler } from 'hono'
 import type { IncomingFile } from './file-writer.js'
 import { writeFile } from './file-writer.js'
 import { displayName } from './names.js'
-import type { FileSink, StorageAdapter, StoredFile } from './storage.js'
-import { diskStorage } from './storage.js'
-
-export interface UploadLimits {
-  /**
-   * Bytes per file: exactly this many is accepted, one more is 413.
-   * @default 104857600 (100 MiB)
-   */
-  fileSize: number
-  /**
-   * Bytes of the whole request body.
-   * @default 1073741824 (1 GiB)
-   */
-  totalSize: number
-  /** @default 10 */
-  files: number
-  /** @default 100 */
-  fields: number
-  /**
-   * Parts (files and fields together).
-   * @default 1000
-   */
-  parts: number
-  /**
-   * Bytes per field value: exactly this many is accepted, one more is 413.
-   * @default 65536
-   */
-  fieldSize: number
-  /**
-   * Bytes per field name.
-   * @default 200
-   */
-  fieldNameSize: number
-  /**
-   * Characters of a file name.
-   * @default 255
-   */
-  filenameLength: number
-}
-
-/** Where progress events go: a hub (`createHub()`) fits. */
-export interface ProgressPublisher {
-  publish(topic: string, data: unknown): Promise<unknown>
-}
-
-/** `E` is the Env of the route (`AuthEnv` from @flumen/auth types `c.var.user`). */
-// biome-ignore lint/suspicious/noExplicitAny: Hono's own default Env for middleware is any
-export interface ProgressOptions<E extends Env = any> {
-  publisher: ProgressPublisher
-  /** The topic of this request's events (e.g. `user:<id>`); undefined sends none. */
-  topic: (c: Context<E>) => string | undefined
-  /**
-   * At most one progress event per upload this often (plus the final one).
-   * @default 250
-   */
-  intervalMs?: number
-}
-
-/** The events published to the progress topic. */
-export type UploadEvent =
-  | {
-      type: 'upload-progress'
-      uploadId: string
-      /** Request bytes received so far, and the request's Content-Length when known. */
-      received: number
-      total: number | undefined
-      file: { field: string; name: string; bytes: number } | undefined
-    }
-  | { type: 'upload-done'; uploadId: string; files: StoredFile[] }
-  | { type: 'upload-failed'; uploadId: string; error: { code: string; message: string } }
-
-export interface UploadResult {
-  /** Correlates progress events: the client's `Upload-Id` header when valid, else generated. */
-  uploadId: string
-  files: StoredFile[]
-  /** Text fields; a name sent several times has an array of values. No prototype. */
-  fields: Record<string, string | string[]>
-}
-
-/** Options of `uploads<E>()`: `E` is the Env of the route, as its callbacks see `c`. */
-// biome-ignore lint/suspicious/noExplicitAny: Hono's own default Env for middleware is any
-export interface UploadsOptions<E extends Env = any> {
-  /** @default diskStorage({ dir: <os tmpdir>/flumen-uploads }) */
-  storage?: StorageAdapter
-  limits?: Partial<UploadLimits>
-  /**
-   * Accepted file types, recognised by their magic bytes (not the declared Content-Type), e.g.
-   * `['image/png', 'image/jpeg', 'application/pdf']`; others get 415. See `sniffType`.
-   * @default undefined (any type)
-   */
-  allowedTypes?: readonly string[]
-  /**
-   * A request body that sends nothing for this long is cut with 408.
-   * @default 30000
-   */
-  idleTimeoutMs?: number
-  /**
-   * Slowloris guard: over each `rateWindowMs`, a body must average at least this many bytes per
-   * second or it is cut with 408. Legitimate long uploads are fine at any higher rate. 0 turns
-   * it off.
-   * @default 1024
-   */
-  minBytesPerSecond?: number
-  /** @default 10000 */
-  rateWindowMs?: number
-  progress?: ProgressOptions<E>
-  /**
-   * Runs once the files are stored; its Response (if any) is the answer, else 201 with the
-   * result as JSON. If it throws, the files of the request are removed.
-   */
-  onComplete?: (result: UploadResult, c: Context<E>) => Response | undefined | Promise<Response | undefined>
-}
-
-const defaults: UploadLimits = {
-  fileSize: 100 * 1024 * 1024,
-  totalSize: 1024 * 1024 * 1024,
-  files: 10,
-  fields: 100,
-  parts: 1000,
-  fieldSize: 64 * 1024,
-  fieldNameSize: 200,
-  filenameLength: 255,
-}
+import type { ProgressReporter } from './progress.js'
+import { progressReporting } from './progress.js'
+import type { FileSink, FileStore, StoredFile } from './storage.js'
+import type { UploadResult, UploadsOptions } from './uploads-options.js'
+import { resolveUploadsOptions } from './uploads-options.js'
 
 const uploadIdPattern = /^[A-Za-z0-9_-]{1,64}$/
 
@@ -147,7 +29,7 @@ export interface UploadStats {
 // biome-ignore lint/suspicious/noExplicitAny: Hono's own default Env for middleware is any
 export interface UploadsRoute<E extends Env = any> extends MiddlewareHandler<E> {
   readonly stats: Readonly<UploadStats>
-  readonly storage: StorageAdapter
+  readonly storage: FileStore
 }
 
 /**
@@ -157,24 +39,8 @@ export interface UploadsRoute<E extends Env = any> extends MiddlewareHandler<E> 
  */
 // biome-ignore lint/suspicious/noExplicitAny: Hono's own default Env for middleware is any
 export const uploads = <E extends Env = any>(options: UploadsOptions<E> = {}): UploadsRoute<E> => {
-  const limits: UploadLimits = { ...defaults }
-  for (const [key, value] of Object.entries(options.limits ?? {}) as [keyof UploadLimits, number][]) {
-    if (!(key in defaults)) throw new Error(`uploads: unknown limit ${key}`)
-    limits[key] = positiveInteger('uploads', `limits.${key}`, value)
-  }
-  const storage = options.storage ?? diskStorage({ dir: join(tmpdir(), 'flumen-uploads') })
-  const allowedTypes = options.allowedTypes ? new Set(options.allowedTypes) : undefined
-  const idleTimeoutMs = positiveInteger('uploads', 'idleTimeoutMs', options.idleTimeoutMs ?? 30_000)
-  const minBytesPerSecond = nonNegativeNumber(
-    'uploads',
-    'minBytesPerSecond',
-    options.minBytesPerSecond ?? 1024,
-  )
-  const rateWindowMs = positiveInteger('uploads', 'rateWindowMs', options.rateWindowMs ?? 10_000)
-  const progress = options.progress
-  if (progress && (typeof progress.publisher?.publish !== 'function' || typeof progress.topic !== 'function'))
-    throw new Error('uploads: progress needs a publisher with publish() and a topic function')
-  const progressIntervalMs = nonNegativeNumber('uploads', 'progress.intervalMs', progress?.intervalMs ?? 250)
+  const { limits, storage, allowedTypes, pace } = resolveUploadsOptions(options)
+  const reporting = progressReporting('uploads', options.progress)
   const stats: UploadStats & { active: number } = { active: 0, completed: 0, failed: 0, bytes: 0 }
 
   const handler: MiddlewareHandler<E> = async (c) => {
@@ -188,10 +54,7 @@ export const uploads = <E extends Env = any>(options: UploadsOptions<E> = {}): U
       throw new FlumenError('TOO_LARGE', `The request is larger than ${limits.totalSize} bytes`)
     const headerId = c.req.header('upload-id')
     const uploadId = headerId !== undefined && uploadIdPattern.test(headerId) ? headerId : createId()
-    const topic = progress?.topic(c)
-    const publish = (event: UploadEvent): void => {
-      if (topic !== undefined) progress!.publisher.publish(topic, event).catch(() => {})
-    }
+    const reporter = reporting(c, uploadId)
     stats.active++
     try {
       const result = await receive(
@@ -199,13 +62,13 @@ export const uploads = <E extends Env = any>(options: UploadsOptions<E> = {}): U
         body,
         uploadId,
         Number.isFinite(declaredLength) ? declaredLength : undefined,
-        topic === undefined ? undefined : publish,
+        reporter,
       )
       try {
         const response = await options.onComplete?.(result, c)
         stats.completed++
         for (const file of result.files) stats.bytes += file.size
-        publish({ type: 'upload-done', uploadId, files: result.files })
+        reporter?.done(result.files)
         return response ?? c.json(result, 201)
       } catch (err) {
         await Promise.all(result.files.map((file) => storage.remove(file.id).catch(() => {})))
@@ -214,7 +77,7 @@ export const uploads = <E extends Env = any>(options: UploadsOptions<E> = {}): U
     } catch (err) {
       stats.failed++
       const error = err instanceof FlumenError ? err : new FlumenError('INTERNAL')
-      publish({ type: 'upload-failed', uploadId, error: { code: error.code, message: error.message } })
+      reporter?.failed({ code: error.code, message: error.message })
       throw err
     } finally {
       stats.active--
@@ -227,7 +90,7 @@ export const uploads = <E extends Env = any>(options: UploadsOptions<E> = {}): U
     body: RequestBody | undefined,
     uploadId: string,
     total: number | undefined,
-    publish: ((event: UploadEvent) => void) | undefined,
+    reporter: ProgressReporter | undefined,
   ): Promise<UploadResult> =>
     new Promise((resolve, reject) => {
       let parser: busboy.Busboy
@@ -257,18 +120,12 @@ export const uploads = <E extends Env = any>(options: UploadsOptions<E> = {}): U
       const fields: Record<string, string | string[]> = Object.create(null)
       let received = 0
       let settled = false
-      let lastProgressAt = 0
       let current: { field: string; name: string; bytes: number } | undefined
       /** Files are answered in request order, whichever finishes storing first. */
       let slots = 0
 
-      const progressNow = (force: boolean): void => {
-        if (!publish) return
-        const now = Date.now()
-        if (!force && now - lastProgressAt < progressIntervalMs) return
-        lastProgressAt = now
-        publish({ type: 'upload-progress', uploadId, received, total, file: current && { ...current } })
-      }
+      const progressNow = (force: boolean): void =>
+        reporter?.progress({ received, total, file: current && { ...current } }, force)
 
       const cleanup = (): void => {
         body?.release()
@@ -309,7 +166,7 @@ export const uploads = <E extends Env = any>(options: UploadsOptions<E> = {}): U
       }
       incoming.on('data', onData)
       incoming.on('close', onClose)
-      body?.guard({ idleTimeoutMs, minBytesPerSecond, rateWindowMs }, fail)
+      body?.guard(pace, fail)
 
       parser.on('field', (name, value, info) => {
         if (settled) return

@@ -1,4 +1,4 @@
-import type { StorageAdapter } from './storage.js'
+import type { ResumableStore } from './storage.js'
 
 /** Why a new upload was refused. */
 export interface QuotaRefusal {
@@ -22,7 +22,7 @@ export class OwnerQuotas {
   private readonly ownerOfUpload = new Map<string, string>()
   private loading: Promise<void> | undefined
 
-  constructor(private readonly storage: Pick<StorageAdapter, 'listPartials' | 'partial'>) {}
+  constructor(private readonly storage: Pick<ResumableStore, 'listPartials' | 'partial'>) {}
 
   /** Counts `id` for `owner`, or says why it would go over a quota. */
   async reserve(

@@ -1,89 +1,27 @@
+// The tus 1.0 protocol on a resumable store: creation, HEAD, PATCH (streamed, paced, checksummed),
+// termination and expiry, with owners, quotas and progress.
+// A little over 350 lines: the protocol's five methods share their checks (owner, expiry, offsets)
+// and reply helpers; split apart they would pass the same half-dozen values around.
 import { createHash } from 'node:crypto'
 import type { Writable } from 'node:stream'
 import type { FlumenPlugin } from '@flumen/core'
-import { bindingsOf, createId, nonNegativeNumber, positiveInteger, userIdOf } from '@flumen/core'
+import { bindingsOf, createId } from '@flumen/core'
 import type { Context, Env } from 'hono'
 import { Hono } from 'hono'
-import type { ProgressOptions, UploadEvent } from './multipart.js'
 import { displayName } from './names.js'
+import { progressReporting } from './progress.js'
 import { OwnerQuotas } from './quotas.js'
 import { fileType, sniffBytes, sniffType } from './sniff.js'
-import type { PartialUpload, StorageAdapter, StoredFile } from './storage.js'
-
-/** Options of `tus<E>()`: `E` is the Env of its routes, as the callbacks see `c`. */
-// biome-ignore lint/suspicious/noExplicitAny: Hono's own default Env for middleware is any
-export interface TusOptions<E extends Env = any> {
-  storage: StorageAdapter
-  /**
-   * Largest upload (`Tus-Max-Size`); a larger Upload-Length is 413.
-   * @default 1073741824 (1 GiB)
-   */
-  maxSize?: number
-  /**
-   * An unfinished upload is removed this long after its creation (`Upload-Expires`).
-   * @default 86400000 (24 hours)
-   */
-  expiresInMs?: number
-  /**
-   * A PATCH body that sends nothing for this long is cut with 408 (its bytes so far are kept).
-   * @default 30000
-   */
-  idleTimeoutMs?: number
-  /**
-   * Slowloris guard for PATCH bodies: over each `rateWindowMs`, at least this many bytes per
-   * second, or the body is cut with 408 (its bytes so far are kept). 0 turns it off.
-   * @default 1024
-   */
-  minBytesPerSecond?: number
-  /** @default 10000 */
-  rateWindowMs?: number
-  /**
-   * Who an upload belongs to: only requests of the same owner can see (HEAD), continue (PATCH) or
-   * delete it; others get 404. `undefined` means no owner (anyone with the URL).
-   * @default (c) => c.var.user?.id (the user authentication put on the request)
-   */
-  owner?: (c: Context<E>) => string | undefined
-  /**
-   * Unfinished uploads one owner may have open at once; one more is 429.
-   * @default 20
-   */
-  maxUploadsPerOwner?: number
-  /**
-   * Bytes (the sum of their Upload-Length) of one owner's unfinished uploads; more is 413.
-   * @default 10737418240 (10 GiB)
-   */
-  maxBytesPerOwner?: number
-  /** Progress events to a hub topic while PATCH bodies arrive, as `uploads()` sends them. */
-  progress?: ProgressOptions<E>
-  /** Accepted types by magic bytes, checked when the upload completes (then 415 and removed). */
-  allowedTypes?: readonly string[]
-  /** Runs when an upload completes, with the stored file and its metadata. */
-  onComplete?: (file: StoredFile, c: Context<E>, metadata: Record<string, string>) => void | Promise<void>
-}
+import type { PartialUpload, StoredFile } from './storage.js'
+import { encodeMetadata, parseMetadata } from './tus-metadata.js'
+import type { TusOptions } from './tus-options.js'
+import { resolveTusOptions } from './tus-options.js'
 
 const tusVersion = '1.0.0'
 const extensions = 'creation,creation-with-upload,termination,expiration,checksum'
 const offsetType = 'application/offset+octet-stream'
 
 const errorJson = (code: string, message: string): string => JSON.stringify({ error: { code, message } })
-
-/** Upload-Metadata: comma-separated `key base64value` pairs (value optional). */
-const parseMetadata = (header: string | undefined): Record<string, string> | undefined => {
-  const metadata: Record<string, string> = Object.create(null)
-  if (header === undefined || header.trim() === '') return metadata
-  for (const pair of header.split(',')) {
-    const [key, value, extra] = pair.trim().split(' ')
-    if (!key || extra !== undefined || !/^[\x21-\x7e]+$/.test(key) || key in metadata) return undefined
-    if (value !== undefined && !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) return undefined
-    metadata[key] = value === undefined ? '' : Buffer.from(value, 'base64').toString('utf8')
-  }
-  return metadata
-}
-
-const encodeMetadata = (metadata: Record<string, string>): string =>
-  Object.entries(metadata)
-    .map(([key, value]) => (value === '' ? key : `${key} ${Buffer.from(value).toString('base64')}`))
-    .join(',')
 
 /**
  * The tus 1.0 resumable upload protocol (core, creation, creation-with-upload, termination,
@@ -92,31 +30,9 @@ const encodeMetadata = (metadata: Record<string, string>): string =>
  */
 // biome-ignore lint/suspicious/noExplicitAny: Hono's own default Env for middleware is any
 export const tus = <E extends Env = any>(options: TusOptions<E>): Hono<E> & { sweep(): Promise<number> } => {
-  const storage = options.storage
-  if (typeof storage?.createPartial !== 'function') throw new Error('tus: storage must be a StorageAdapter')
-  const maxSize = options.maxSize ?? 1024 * 1024 * 1024
-  const expiresInMs = options.expiresInMs ?? 86_400_000
-  const idleTimeoutMs = options.idleTimeoutMs ?? 30_000
-  const rateWindowMs = options.rateWindowMs ?? 10_000
-  const maxUploadsPerOwner = options.maxUploadsPerOwner ?? 20
-  const maxBytesPerOwner = options.maxBytesPerOwner ?? 10 * 1024 ** 3
-  for (const [name, value] of [
-    ['maxSize', maxSize],
-    ['expiresInMs', expiresInMs],
-    ['idleTimeoutMs', idleTimeoutMs],
-    ['rateWindowMs', rateWindowMs],
-    ['maxUploadsPerOwner', maxUploadsPerOwner],
-    ['maxBytesPerOwner', maxBytesPerOwner],
-  ] as const)
-    positiveInteger('tus', name, value)
-  const minBytesPerSecond = nonNegativeNumber('tus', 'minBytesPerSecond', options.minBytesPerSecond ?? 1024)
-  const ownerOf: (c: Context<E>) => string | undefined = options.owner ?? userIdOf
-  if (typeof ownerOf !== 'function') throw new Error('tus: owner must be a function')
-  const progress = options.progress
-  if (progress && (typeof progress.publisher?.publish !== 'function' || typeof progress.topic !== 'function'))
-    throw new Error('tus: progress needs a publisher with publish() and a topic function')
-  const progressIntervalMs = progress?.intervalMs ?? 250
-  const allowedTypes = options.allowedTypes ? new Set(options.allowedTypes) : undefined
+  const { storage, maxSize, expiresInMs, pace, maxUploadsPerOwner, maxBytesPerOwner, ownerOf, allowedTypes } =
+    resolveTusOptions(options)
+  const reporting = progressReporting('tus', options.progress)
   const quotas = new OwnerQuotas(storage)
   /** Uploads with a PATCH in progress: a second one at the same time is a conflict. */
   const busy = new Set<string>()
@@ -172,15 +88,6 @@ export const tus = <E extends Env = any>(options: TusOptions<E>): Hono<E> & { sw
       return reply(410, {}, errorJson('GONE', 'The upload expired'))
     }
     return found
-  }
-
-  /** Publishes a progress event to the request's topic (throttled by the caller). */
-  const progressOf = (c: Context<E>): ((event: UploadEvent) => void) | undefined => {
-    const topic = progress?.topic(c)
-    if (topic === undefined) return undefined
-    return (event) => {
-      progress!.publisher.publish(topic, event).catch(() => {})
-    }
   }
 
   app.use('*', async (c, next) => {
@@ -240,9 +147,8 @@ export const tus = <E extends Env = any>(options: TusOptions<E>): Hono<E> & { sw
     if (!incoming) throw new Error('tus() needs serve() from @flumen/core')
     const hash = expected ? createHash('sha256') : undefined
     const writer: Writable = await storage.append(id, offset)
-    const publish = progressOf(c)
+    const reporter = reporting(c, id)
     const name = displayName(upload.metadata.filename ?? upload.metadata.name ?? 'file')
-    let lastProgressAt = 0
     let written = 0
     const outcome = await new Promise<'complete' | 'cut' | 'too-large' | 'failed'>((resolve) => {
       let finished = false
@@ -256,7 +162,7 @@ export const tus = <E extends Env = any>(options: TusOptions<E>): Hono<E> & { sw
         incoming.off('close', onClose)
         writer.end(() => resolve(result))
       }
-      body?.guard({ idleTimeoutMs, minBytesPerSecond, rateWindowMs }, () => finish('cut'))
+      body?.guard(pace, () => finish('cut'))
       const onData = (chunk: Buffer): void => {
         if (offset + written + chunk.length > upload.length) {
           finish('too-large')
@@ -268,18 +174,8 @@ export const tus = <E extends Env = any>(options: TusOptions<E>): Hono<E> & { sw
           incoming.pause()
           writer.once('drain', () => incoming.resume())
         }
-        const now = Date.now()
-        if (publish && now - lastProgressAt >= progressIntervalMs) {
-          lastProgressAt = now
-          const bytes = offset + written
-          publish({
-            type: 'upload-progress',
-            uploadId: id,
-            received: bytes,
-            total: upload.length,
-            file: { field: 'tus', name, bytes },
-          })
-        }
+        const bytes = offset + written
+        reporter?.progress({ received: bytes, total: upload.length, file: { field: 'tus', name, bytes } })
       }
       const onEnd = (): void => finish('complete')
       const onClose = (): void => finish(incoming.complete ? 'complete' : 'cut')
@@ -340,7 +236,7 @@ export const tus = <E extends Env = any>(options: TusOptions<E>): Hono<E> & { sw
     await storage.completePartial(id, file)
     quotas.release(id)
     await options.onComplete?.(file, c, upload.metadata)
-    progressOf(c)?.({ type: 'upload-done', uploadId: id, files: [file] })
+    reporting(c, id)?.done([file])
     return undefined
   }
 

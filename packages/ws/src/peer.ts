@@ -130,8 +130,6 @@ export class WsPeer<User = unknown> implements Peer<User> {
   private expiry: ExpiryTimer | undefined
   /** Whether a pong (or the connection itself) came after the last heartbeat ping. */
   alive = true
-  /** Gives the route's connection slot back (set by the route, run once at close). */
-  releaseSlot: (() => void) | undefined
 
   constructor(
     readonly ws: WebSocket,

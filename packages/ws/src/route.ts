@@ -1,13 +1,6 @@
 import type { Duplex } from 'node:stream'
-import type { FlumenPlugin, UserOf } from '@flumen/core'
-import {
-  bindingsOf,
-  ConnectionLimiter,
-  credentialExpiry,
-  drainConnections,
-  FlumenError,
-  userOf,
-} from '@flumen/core'
+import type { Admission, UserOf } from '@flumen/core'
+import { bindingsOf, FlumenError, LiveRoute } from '@flumen/core'
 import type { Context, Env, MiddlewareHandler } from 'hono'
 import type { WebSocket } from 'ws'
 import { WebSocketServer } from 'ws'
@@ -60,12 +53,18 @@ export const upgradeWebSocket = <E extends Env = any, User = UserOf<E>>(
 ): WebSocketRoute<E, User> => {
   if (typeof createEvents !== 'function') throw new Error('upgradeWebSocket: createEvents must be a function')
   const resolved = resolveOptions(options)
-  const limiter = new ConnectionLimiter(options, 'upgradeWebSocket')
   const heartbeat = resolved.heartbeat
   if (heartbeat && heartbeat.pongTimeoutMs >= heartbeat.intervalMs) {
     throw new Error('upgradeWebSocket: heartbeat.pongTimeoutMs must be shorter than heartbeat.intervalMs')
   }
-  const peers = new Set<WsPeer<User>>()
+  let pongTimer: NodeJS.Timeout | undefined
+  const live = new LiveRoute<WsPeer<User>>('upgradeWebSocket', options, {
+    name: 'flumen-ws',
+    close: (peer) => peer.close(1001, 'Server shutting down'),
+    terminate: (peer) => peer.ws.terminate(),
+    idle: () => clearTimeout(pongTimer),
+  })
+  const peers = live.peers
   const stats: WebSocketStats = {
     get connections() {
       return peers.size
@@ -75,8 +74,6 @@ export const upgradeWebSocket = <E extends Env = any, User = UserOf<E>>(
     rateLimited: 0,
     heartbeatTimeouts: 0,
   }
-  let pingTimer: NodeJS.Timeout | undefined
-  let pongTimer: NodeJS.Timeout | undefined
 
   const wss = new WebSocketServer({
     noServer: true,
@@ -86,78 +83,41 @@ export const upgradeWebSocket = <E extends Env = any, User = UserOf<E>>(
     handleProtocols: (offered) => resolved.protocols.find((protocol) => offered.has(protocol)) ?? false,
   })
 
-  const sweep = (): void => {
-    for (const peer of peers) {
-      peer.alive = false
-      peer.ws.ping()
-    }
-    pongTimer = setTimeout(
-      () => {
+  // One ping round for every socket of the route; one that has not answered by the pong timeout goes.
+  if (heartbeat)
+    live.every(heartbeat.intervalMs, () => {
+      for (const peer of peers) {
+        peer.alive = false
+        peer.ws.ping()
+      }
+      pongTimer = setTimeout(() => {
         for (const peer of peers) {
           if (!peer.alive) {
             stats.heartbeatTimeouts++
             peer.ws.terminate()
           }
         }
-      },
-      heartbeat ? heartbeat.pongTimeoutMs : 0,
-    )
-    pongTimer.unref()
-  }
+      }, heartbeat.pongTimeoutMs)
+      pongTimer.unref()
+    })
 
   const route: RouteState<User> = {
     options: resolved,
     stats,
     logError: (err) => console.error('[flumen/ws] handler failed:', err),
-    onPeerClosed: (peer) => {
-      peer.releaseSlot?.()
-      if (!peers.delete(peer)) return
-      if (peers.size === 0) {
-        clearInterval(pingTimer)
-        clearTimeout(pongTimer)
-        pingTimer = undefined
-      }
-    },
+    onPeerClosed: (peer) => live.remove(peer),
   }
 
-  const plugin: FlumenPlugin = {
-    name: 'flumen-ws',
-    drain: (signal) =>
-      drainConnections(
-        peers,
-        signal,
-        (peer) => peer.close(1001, 'Server shutting down'),
-        (peer) => peer.ws.terminate(),
-      ),
-    stop: () => {
-      clearInterval(pingTimer)
-      clearTimeout(pongTimer)
-    },
-  }
-
-  const open = (
-    ws: WebSocket,
-    user: User,
-    expiresAt: number | undefined,
-    events: WebSocketEvents<User>,
-    url: string,
-    releaseSlot: () => void,
-  ): void => {
-    const peer = new WsPeer<User>(ws, user, events, route, url)
-    peer.releaseSlot = releaseSlot
-    if (expiresAt !== undefined) peer.expiresAt = expiresAt
+  const open = (ws: WebSocket, admission: Admission, events: WebSocketEvents<User>, url: string): void => {
+    // What authentication put in c.var.user: the route's Env says its type.
+    const peer = new WsPeer<User>(ws, admission.user as User, events, route, url)
+    if (admission.expiresAt !== undefined) peer.expiresAt = admission.expiresAt
     ;(ws as PeerSocket)[kPeer] = peer
-    peers.add(peer)
+    live.add(peer, admission)
     ws.on('message', onMessage)
     ws.on('close', onClose)
     ws.on('error', onError)
-    if (heartbeat) {
-      ws.on('pong', onPong)
-      if (!pingTimer) {
-        pingTimer = setInterval(sweep, heartbeat.intervalMs)
-        pingTimer.unref()
-      }
-    }
+    if (heartbeat) ws.on('pong', onPong)
     peer.open()
   }
 
@@ -167,27 +127,22 @@ export const upgradeWebSocket = <E extends Env = any, User = UserOf<E>>(
         headers: { Upgrade: 'websocket' },
       })
     }
-    const { upgrade, incoming, flumen } = bindingsOf(c)
-    if (!upgrade || !incoming || !flumen) throw new Error('upgradeWebSocket needs serve() from @flumen/core')
+    const { upgrade, incoming } = bindingsOf(c)
+    if (!upgrade || !incoming) throw new Error('upgradeWebSocket needs serve() from @flumen/core')
     const origin = c.req.header('origin')
     if (origin !== undefined && resolved.isOriginAllowed && !resolved.isOriginAllowed(origin)) {
       throw new FlumenError('FORBIDDEN', 'Origin not allowed')
     }
-    // Taken before anything is awaited: handshakes in flight together count against each other.
-    const releaseSlot = limiter.acquire(c)
+    const admission = live.admit(c)
     let events: WebSocketEvents<User>
     try {
       events = await createEvents(c)
     } catch (err) {
-      releaseSlot()
+      admission.release()
       throw err
     }
-    // What authentication put in c.var.user: the route's Env says its type.
-    const user = userOf(c) as User
-    const expiresAt = credentialExpiry(c)
     const url = c.req.url
     const { socket, head }: { socket: Duplex; head: Buffer } = upgrade
-    flumen.register(plugin)
     upgrade.accept((headers) => {
       // Headers set by middleware (cookies, request ids, CORS) go out on the 101.
       const addHeaders = (lines: string[]): void => {
@@ -200,14 +155,14 @@ export const upgradeWebSocket = <E extends Env = any, User = UserOf<E>>(
       try {
         wss.handleUpgrade(incoming, socket, head, (ws) => {
           opened = true
-          open(ws, user, expiresAt, events, url, releaseSlot)
+          open(ws, admission, events, url)
         })
       } finally {
         wss.off('headers', addHeaders)
         // `ws` refused the handshake itself (a bad key, a socket already gone): no connection.
-        if (!opened) releaseSlot()
+        if (!opened) admission.release()
       }
-    }, releaseSlot)
+    }, admission.release)
     return c.body(null)
   }
   return Object.assign(handler, {

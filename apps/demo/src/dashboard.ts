@@ -1,0 +1,93 @@
+// What the demo's dashboard and /metrics show, read from the same counters: connections by
+// transport, messages in and out, drops, uploads. The dashboard topic gets a snapshot every second.
+import type { Hub } from '@flumen/broadcast'
+import type { FlumenPlugin } from '@flumen/core'
+import type { SseRoute } from '@flumen/sse'
+import type { UploadsRoute } from '@flumen/uploads'
+import type { WebSocketRoute } from '@flumen/ws'
+import type { Registry } from 'prom-client'
+import { Counter, Gauge } from 'prom-client'
+
+export interface LiveSources {
+  readonly registry: Registry
+  readonly hub: Hub
+  readonly wsRoute: Pick<WebSocketRoute, 'stats'>
+  readonly sseRoute: Pick<SseRoute, 'stats'>
+  readonly uploadRoute: Pick<UploadsRoute, 'stats'>
+}
+
+/** Registers the collectors; returns the plugin that publishes the dashboard while the server runs. */
+export const dashboardAndMetrics = ({
+  registry,
+  hub,
+  wsRoute,
+  sseRoute,
+  uploadRoute,
+}: LiveSources): FlumenPlugin => {
+  let dashboardPublishes = 0
+  const connectionCounts = (): { ws: number; sse: number } => ({
+    ws: wsRoute.stats.connections,
+    sse: sseRoute.stats.connections,
+  })
+  const dropCount = (): number =>
+    wsRoute.stats.dropped +
+    wsRoute.stats.slowConsumers +
+    sseRoute.stats.dropped +
+    sseRoute.stats.slowConsumers
+  const messagesIn = (): number => hub.stats.published - dashboardPublishes
+  new Gauge({
+    name: 'rooms_connections',
+    help: 'Open connections by transport',
+    labelNames: ['transport'] as const,
+    registers: [registry],
+    collect() {
+      const counts = connectionCounts()
+      this.set({ transport: 'ws' }, counts.ws)
+      this.set({ transport: 'sse' }, counts.sse)
+    },
+  })
+  const counter = (name: string, help: string, read: () => number): void => {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset()
+        this.inc(read())
+      },
+    })
+  }
+  counter('rooms_messages_in_total', 'Messages published (chat, files; not the dashboard)', messagesIn)
+  counter('rooms_messages_out_total', 'Message deliveries to connections', () => hub.stats.delivered)
+  counter('rooms_drops_total', 'Frames dropped and connections closed for slow consumers', dropCount)
+
+  let timer: NodeJS.Timeout | undefined
+  let lastIn = 0
+  return {
+    name: 'rooms-dashboard',
+    start: () => {
+      timer = setInterval(() => {
+        const now = messagesIn()
+        const stats = uploadRoute.stats
+        dashboardPublishes++
+        void hub
+          .publish('dashboard', {
+            connections: connectionCounts(),
+            messagesPerSecond: now - lastIn,
+            uploads: {
+              active: stats.active,
+              completed: stats.completed,
+              failed: stats.failed,
+              bytes: stats.bytes,
+            },
+            drops: dropCount(),
+            at: Date.now(),
+          })
+          .catch(() => {})
+        lastIn = now
+      }, 1000)
+      timer.unref()
+    },
+    stop: () => clearInterval(timer),
+  }
+}

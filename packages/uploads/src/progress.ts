@@ -1,0 +1,79 @@
+// Progress of an upload as events on a topic (a hub fits): throttled to one per interval while the
+// bytes arrive, then `upload-done` or `upload-failed`. uploads() and tus() publish the same events.
+import { nonNegativeNumber } from '@flumen/core'
+import type { Context, Env } from 'hono'
+import type { StoredFile } from './storage.js'
+
+/** Where progress events go: a hub (`createHub()`) fits. */
+export interface ProgressPublisher {
+  publish(topic: string, data: unknown): Promise<unknown>
+}
+
+/** `E` is the Env of the route (`AuthEnv` from @flumen/auth types `c.var.user`). */
+// biome-ignore lint/suspicious/noExplicitAny: Hono's own default Env for middleware is any
+export interface ProgressOptions<E extends Env = any> {
+  publisher: ProgressPublisher
+  /** The topic of this request's events (e.g. `user:<id>`); undefined sends none. */
+  topic: (c: Context<E>) => string | undefined
+  /**
+   * At most one progress event per upload this often (plus the final one).
+   * @default 250
+   */
+  intervalMs?: number
+}
+
+/** The events published to the progress topic. */
+export type UploadEvent =
+  | {
+      type: 'upload-progress'
+      uploadId: string
+      /** Request bytes received so far, and the request's Content-Length when known. */
+      received: number
+      total: number | undefined
+      file: { field: string; name: string; bytes: number } | undefined
+    }
+  | { type: 'upload-done'; uploadId: string; files: StoredFile[] }
+  | { type: 'upload-failed'; uploadId: string; error: { code: string; message: string } }
+
+/** Sends one upload's events; `progress(…)` events at most once per interval unless forced. */
+export interface ProgressReporter {
+  progress(
+    event: Omit<Extract<UploadEvent, { type: 'upload-progress' }>, 'type' | 'uploadId'>,
+    force?: boolean,
+  ): void
+  done(files: StoredFile[]): void
+  failed(error: { code: string; message: string }): void
+}
+
+/**
+ * Checks progress options up front; returns what reports one request's upload (undefined when the
+ * route has no progress, or the request's topic is undefined).
+ */
+// biome-ignore lint/suspicious/noExplicitAny: Hono's own default Env for middleware is any
+export const progressReporting = <E extends Env = any>(
+  owner: string,
+  options: ProgressOptions<E> | undefined,
+): ((c: Context<E>, uploadId: string) => ProgressReporter | undefined) => {
+  if (!options) return () => undefined
+  if (typeof options.publisher?.publish !== 'function' || typeof options.topic !== 'function')
+    throw new Error(`${owner}: progress needs a publisher with publish() and a topic function`)
+  const intervalMs = nonNegativeNumber(owner, 'progress.intervalMs', options.intervalMs ?? 250)
+  return (c, uploadId) => {
+    const topic = options.topic(c)
+    if (topic === undefined) return undefined
+    const publish = (event: UploadEvent): void => {
+      options.publisher.publish(topic, event).catch(() => {})
+    }
+    let lastAt = 0
+    return {
+      progress: (event, force = false) => {
+        const now = Date.now()
+        if (!force && now - lastAt < intervalMs) return
+        lastAt = now
+        publish({ type: 'upload-progress', uploadId, ...event })
+      },
+      done: (files) => publish({ type: 'upload-done', uploadId, files }),
+      failed: (error) => publish({ type: 'upload-failed', uploadId, error }),
+    }
+  }
+}
