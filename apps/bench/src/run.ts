@@ -250,6 +250,30 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    id: 'ws-fanout-durable',
+    title: `Hub fan-out with durable history (${quick ? 500 : 2000} clients, SQLite engine)`,
+    server: 'ws',
+    impls: [
+      { id: 'flumen-hub', label: 'memory engine (reference)' },
+      { id: 'flumen-sqlite', label: 'SQLite engine, synchronous normal' },
+      { id: 'flumen-sqlite-full', label: 'SQLite engine, synchronous full' },
+    ],
+    unit: 'deliveries/s',
+    higherIsBetter: true,
+    opsName: 'delivery',
+    targets: [{ impl: 'flumen-sqlite', vs: 'flumen-hub', ratio: 0.8, label: 'SQLite fan-out ≥0.8x memory' }],
+    run: (server) =>
+      measured(server, 'ws', {
+        mode: 'fanout',
+        socketIo: false,
+        flumen: true,
+        connections: quick ? 500 : 2000,
+        window: 4,
+        payloadBytes: 64,
+        ...timing,
+      }),
+  },
+  {
     id: 'ws-idle',
     title: `Idle memory per WebSocket connection (${quick ? 2000 : 10000} connections, after GC)`,
     server: 'ws',

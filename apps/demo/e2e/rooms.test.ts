@@ -185,8 +185,30 @@ describe.skipIf(!hasChromium)('Flumen Rooms in Chromium', () => {
       expect(positions).toEqual([...positions].sort((a, b) => a - b))
       expect(texts.filter((t) => t.includes('sent while the server was down'))).toHaveLength(1)
     }
+    // The history survived the restart (DATA_DIR/flumen.db): both recovered the gap over the socket,
+    // neither had to be told to resync.
+    for (const page of [alice, bob]) expect(await page.getAttribute('#messages', 'data-resets')).toBeNull()
     await alice.screenshot({ path: join(artifacts, '5-after-restart-alice.png') })
     await bob.screenshot({ path: join(artifacts, '6-after-restart-bob.png') })
+
+    // A reload, and a newcomer, see the room's whole history from the restarted server, and the
+    // file shared before the restart is still listed and downloadable.
+    await bob.reload()
+    await bob.waitForSelector('#status[data-state="open"]', { timeout: 10_000 })
+    const carol = await signIn('carol')
+    for (const page of [bob, carol]) {
+      await waitForMessage(page, 'welcome back')
+      const texts = await messages(page)
+      expect(expected.map((text) => texts.findIndex((t) => t.includes(text)))).toEqual([0, 1, 2, 3, 4])
+      expect(texts).toHaveLength(expected.length)
+      const href = await page.getAttribute('#messages a[download]', 'href')
+      const size = await page.evaluate(
+        async (url) => (await (await fetch(url!)).arrayBuffer()).byteLength,
+        href,
+      )
+      expect(size).toBe(8 * 1024 * 1024)
+    }
+    await carol.screenshot({ path: join(artifacts, '7-newcomer-after-restart.png') })
   }, 120_000)
 
   it('explains a bad name and a file over the limit in words', async () => {

@@ -5,6 +5,7 @@ import { auth, jwt, sessionCookie, topicRules } from '@flumen/auth'
 import type { Engine, EngineMessage, Hub } from '@flumen/broadcast'
 import { createHub } from '@flumen/broadcast'
 import { redisEngine } from '@flumen/broadcast-redis'
+import { sqliteEngine } from '@flumen/broadcast-sqlite'
 import type { FlumenEnv, FlumenPlugin } from '@flumen/core'
 import { createApp, createId, FlumenError } from '@flumen/core'
 import type { UploadsRoute } from '@flumen/uploads'
@@ -49,9 +50,11 @@ export interface ChatMessage {
 
 /** Flumen Rooms: sessions, rooms with chat and presence, file sharing with progress, a live dashboard. */
 export const buildDemo = (config: DemoConfig): Demo => {
-  const engine: Engine | undefined = config.redisUrl
+  // Rooms, their history and the files shared in them (a room's `file` messages) survive a restart:
+  // in DATA_DIR/flumen.db on one node, in Redis when there are several.
+  const engine: Engine = config.redisUrl
     ? redisEngine({ url: config.redisUrl, prefix: 'flumen-rooms:' })
-    : undefined
+    : sqliteEngine({ file: join(config.dataDir, 'flumen.db') })
   const cookieSecret = createHash('sha256').update(`${config.jwtSecret}:cookie`).digest('hex')
   const session = sessionCookie({ secret: cookieSecret, name: 'rooms_session', maxAgeSec: sessionTtlSec })
   const jwtKey = new TextEncoder().encode(config.jwtSecret)
@@ -70,7 +73,7 @@ export const buildDemo = (config: DemoConfig): Demo => {
   })
   // Every hub route is behind authn: the hub's callbacks get its AuthUser.
   const hub = createHub<AuthUser>({
-    ...(engine && { engine }),
+    engine,
     authenticate: authn.verifyToken,
     // Clients write to rooms, but what a room carries is what the server makes of it: the sender
     // as the session names them, never as a client claims (see beforePublish).
@@ -216,8 +219,9 @@ export const buildDemo = (config: DemoConfig): Demo => {
     },
   )
 
-  // The recent messages of a room (up to 100), for clients that could not recover a gap over the
-  // socket (the `reset` event: the server restarted or the gap left the history window).
+  // The recent messages of a room (up to 100): what a page shows when it joins a room, and what it
+  // loads again when a gap could not be recovered over the socket (the `reset` event: the gap left
+  // the history window, or Redis lost it).
   app.get('/api/rooms/:room/messages', authn, async (c) => {
     const room = c.req.param('room')
     if (!namePattern.test(room))

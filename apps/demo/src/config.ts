@@ -7,7 +7,7 @@ export interface DemoConfig {
   port: number
   /** @default undefined (all interfaces) */
   host: string | undefined
-  /** Redis for many nodes; the in-memory engine without it. */
+  /** Redis for many nodes; without it, the SQLite engine on DATA_DIR/flumen.db. */
   redisUrl: string | undefined
   /** Signs session tokens (≥ 32 characters); generated once into DATA_DIR when not given. */
   jwtSecret: string

@@ -7,5 +7,5 @@ const { app, plugins } = buildDemo(config)
 // SIGTERM/SIGINT: stop accepting, close WebSockets with 1001 and end SSE streams, then exit 0.
 const server = await serve(app, { port: config.port, hostname: config.host, plugins, handleSignals: true })
 console.log(
-  `Flumen Rooms on ${server.url} (${config.redisUrl ? 'Redis engine' : 'in-memory engine'}, data in ${config.dataDir})`,
+  `Flumen Rooms on ${server.url} (${config.redisUrl ? 'Redis engine' : 'SQLite engine'}, data in ${config.dataDir})`,
 )

@@ -13,6 +13,8 @@ import { promisify } from 'node:util'
 import type { Registry } from '@flumen/testing'
 import { freePort, sharedRedisUrl, startRegistry, waitFor } from '@flumen/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { PrebuiltBinaries } from './prebuilt-binaries.js'
+import { servePrebuiltBetterSqlite3 } from './prebuilt-binaries.js'
 import { readmeExample } from './readme.js'
 
 const run = promisify(execFile)
@@ -23,6 +25,7 @@ const publicPackages = [
   '@flumen/sse',
   '@flumen/broadcast',
   '@flumen/broadcast-redis',
+  '@flumen/broadcast-sqlite',
   '@flumen/uploads',
   '@flumen/auth',
   '@flumen/client',
@@ -32,6 +35,7 @@ const publicPackages = [
 let registry: Registry
 let work: string
 let userConfig: string
+let prebuilt: PrebuiltBinaries | undefined
 const children: ChildProcess[] = []
 
 /** The environment of a user's shell: none of the test runner's npm or Vitest variables. */
@@ -44,6 +48,7 @@ const cleanEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => {
     npm_config_update_notifier: 'false',
     npm_config_fund: 'false',
     npm_config_audit: 'false',
+    ...prebuilt?.env,
     ...extra,
   }
 }
@@ -101,6 +106,10 @@ beforeAll(async () => {
   registry = await startRegistry()
   work = await mkdtemp(join(tmpdir(), 'flumen-release-'))
   userConfig = join(work, 'user.npmrc')
+  prebuilt = await servePrebuiltBetterSqlite3(
+    join(repo, 'node_modules', 'better-sqlite3'),
+    join(work, 'better-sqlite3-prebuilt.tar.gz'),
+  )
   await writeFile(userConfig, `registry=${registry.url}\n`)
   // The repository as it is (tracked and new files), without its builds and installs.
   const copy = join(work, 'repo')
@@ -118,6 +127,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
   await registry?.stop()
+  await prebuilt?.stop()
   if (work) await rm(work, { recursive: true, force: true })
 })
 
@@ -131,6 +141,7 @@ describe('release rehearsal', () => {
       'sse',
       'broadcast',
       'broadcast-redis',
+      'broadcast-sqlite',
       'uploads',
       'auth',
       'client',
@@ -250,7 +261,16 @@ describe('release rehearsal', () => {
       return project
     }
     const secrets = { JWT_SECRET: 'j'.repeat(40), COOKIE_SECRET: 'c'.repeat(40), REDIS_URL: sharedRedisUrl }
-    const servers = ['core', 'ws', 'sse', 'broadcast', 'broadcast-redis', 'auth', 'uploads']
+    const servers = [
+      'core',
+      'ws',
+      'sse',
+      'broadcast',
+      'broadcast-redis',
+      'broadcast-sqlite',
+      'auth',
+      'uploads',
+    ]
     for (const dir of servers) await prepare(dir)
     await prepare('client')
     let hubPort = 0

@@ -6,11 +6,11 @@ import type {
   EngineMessage,
   HistoryOptions,
   HistoryResult,
-  PresenceMember,
   StreamPosition,
 } from './engine.js'
 import { dedupeDefaults, resolveHistory } from './engine.js'
 import { HistoryLog } from './history-log.js'
+import { LocalPresence } from './local-presence.js'
 import { recoveryOf } from './recovery.js'
 
 interface Stream {
@@ -101,7 +101,6 @@ export const memoryEngine = (options: MemoryEngineOptions = {}): MemoryEngine =>
   /** Streams in order of their last publish: the least recent first. */
   const streams = new Map<string, Stream>()
   const subscribed = new Set<string>()
-  const presence = new Map<string, Map<string, PresenceMember>>()
   const base = createId()
   /**
    * How many times the topics of each bucket (by hash) were forgotten: part of their epochs, so an
@@ -113,6 +112,10 @@ export const memoryEngine = (options: MemoryEngineOptions = {}): MemoryEngine =>
   let totalBytes = 0
   let totalMessages = 0
   let listener: EngineListener | undefined
+  const presence = new LocalPresence(
+    () => listener,
+    (topic) => subscribed.has(topic),
+  )
   let closed = false
 
   const bucketOf = (topic: string): number => {
@@ -250,27 +253,7 @@ export const memoryEngine = (options: MemoryEngineOptions = {}): MemoryEngine =>
         return stream.log.after(since!.offset)
       })
     },
-    async presenceAdd(topic, member) {
-      assertOpen()
-      let members = presence.get(topic)
-      if (!members) {
-        members = new Map()
-        presence.set(topic, members)
-      }
-      members.set(member.connectionId, member)
-      if (subscribed.has(topic)) listener?.onPresence({ topic, join: [member] })
-    },
-    async presenceRemove(topic, connectionId) {
-      const members = presence.get(topic)
-      const member = members?.get(connectionId)
-      if (!members || !member) return
-      members.delete(connectionId)
-      if (members.size === 0) presence.delete(topic)
-      if (subscribed.has(topic)) listener?.onPresence({ topic, leave: [member] })
-    },
-    async presenceList(topic) {
-      return [...(presence.get(topic)?.values() ?? [])]
-    },
+    ...presence.engineMethods(assertOpen),
     async close() {
       closed = true
       clearInterval(sweeper)

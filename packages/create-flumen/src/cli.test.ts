@@ -32,6 +32,7 @@ interface AppPackage {
   scripts: Record<string, string>
   dependencies: Record<string, string>
   devDependencies: Record<string, string>
+  allowScripts?: Record<string, boolean>
 }
 
 const packageOf = async (dir: string): Promise<AppPackage> =>
@@ -72,6 +73,9 @@ describe('create-flumen', () => {
       if (name.startsWith('@flumen/')) expect(range).toMatch(/^\^\d+\.\d+\.\d+/)
     }
     expect(pkg.dependencies).not.toHaveProperty('@flumen/testing')
+    // Room history in DATA_DIR/flumen.db: the SQLite engine, whose native build npm is told to trust.
+    expect(pkg.dependencies).toHaveProperty('@flumen/broadcast-sqlite')
+    expect(pkg.allowScripts).toEqual({ 'better-sqlite3': true, esbuild: true })
     for (const config of ['tsconfig.json', 'tsconfig.build.json', 'public/tsconfig.json'])
       expect(await readFile(join(dir, config), 'utf8')).not.toContain('../../')
     const readme = await readFile(join(dir, 'README.md'), 'utf8')

@@ -12,6 +12,8 @@ export interface TemplateManifest {
   dependencies?: Record<string, string>
   devDependencies?: Record<string, string>
   scripts: Record<string, string>
+  /** npm's `allowScripts` for the app: the dependencies whose install scripts it trusts. */
+  allowScripts?: Record<string, boolean>
 }
 
 export interface ScaffoldOptions {
@@ -125,6 +127,7 @@ export const scaffold = async (options: ScaffoldOptions): Promise<string[]> => {
     engines: { node: '>=20.19' },
     dependencies: sorted(dependencies),
     devDependencies: sorted(devDependencies),
+    ...(manifest.allowScripts && { allowScripts: manifest.allowScripts }),
   }
   await writeFile(join(target, 'package.json'), `${JSON.stringify(app, null, 2)}\n`)
   written.add('package.json')

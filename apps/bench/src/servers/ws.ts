@@ -1,8 +1,12 @@
 // WebSocket servers for echo, fan-out and idle memory. A text message that starts with '#' is
 // broadcast to every connection; any other message is echoed to its sender.
+import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createHub } from '@flumen/broadcast'
 import { redisEngine } from '@flumen/broadcast-redis'
+import { sqliteEngine } from '@flumen/broadcast-sqlite'
 import { createApp, serve as flumenServe, prepareFrame } from '@flumen/core'
 import type { WebSocketEvents } from '@flumen/ws'
 import { upgradeWebSocket as flumenUpgradeWebSocket } from '@flumen/ws'
@@ -30,6 +34,8 @@ const impl = implementation([
   'flumen-redis-2',
   'flumen-cluster',
   'flumen-cluster-2',
+  'flumen-sqlite',
+  'flumen-sqlite-full',
 ])
 const hash = 0x23
 
@@ -99,19 +105,28 @@ if (impl === 'raw') {
 } else if (
   impl.startsWith('flumen-hub') ||
   impl.startsWith('flumen-redis') ||
-  impl.startsWith('flumen-cluster')
+  impl.startsWith('flumen-cluster') ||
+  impl.startsWith('flumen-sqlite')
 ) {
   // The broadcast hub speaking protocol v1: clients subscribe to `bench` and publish to it.
   // Presence is off: the scenario measures message delivery, not 2,000² join events at setup.
   // The Redis variants share one prefix per bench run (BENCH_REDIS_PREFIX), so nodes meet.
   // The Cluster variants start from BENCH_REDIS_CLUSTER (JSON startup nodes, set by the runner).
   const prefix = process.env.BENCH_REDIS_PREFIX ?? `flumen-bench:${process.pid}:`
+  // The SQLite variants write to a database of their own, removed when the process ends.
+  const sqliteFile = (): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'flumen-bench-sqlite-'))
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
+    return join(dir, 'bench.db')
+  }
   const engine =
     impl === 'flumen-hub'
       ? undefined
-      : impl.startsWith('flumen-cluster')
-        ? redisEngine({ cluster: JSON.parse(process.env.BENCH_REDIS_CLUSTER ?? '[]'), prefix })
-        : redisEngine({ url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix })
+      : impl.startsWith('flumen-sqlite')
+        ? sqliteEngine({ file: sqliteFile(), synchronous: impl === 'flumen-sqlite-full' ? 'full' : 'normal' })
+        : impl.startsWith('flumen-cluster')
+          ? redisEngine({ cluster: JSON.parse(process.env.BENCH_REDIS_CLUSTER ?? '[]'), prefix })
+          : redisEngine({ url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix })
   const hub = createHub({ presence: false, ...(engine && { engine }) })
   const app = createApp()
   app.get('/', hub.websocket(benchLimits))

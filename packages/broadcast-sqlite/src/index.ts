@@ -1,0 +1,5 @@
+export { applicationId, SqliteEngineError, schemaVersion } from './database.js'
+export type { SqliteEngine, SqliteEngineStats } from './engine.js'
+export { sqliteEngine } from './engine.js'
+export type { SqliteEngineOptions } from './options.js'
+export { sqliteEngineDefaults } from './options.js'
