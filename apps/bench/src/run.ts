@@ -149,6 +149,17 @@ const uploadScenario = (id: string, parallel: number): Scenario => {
   }
 }
 
+/** The hub fan-out load: 2,000 protocol clients (500 quick), 64-byte payloads, 4 publishes in flight. */
+const hubFanout = {
+  mode: 'fanout',
+  socketIo: false,
+  flumen: true,
+  connections: quick ? 500 : 2000,
+  window: 4,
+  payloadBytes: 64,
+  ...timing,
+} as const
+
 const scenarios: Scenario[] = [
   {
     id: 'http-hello',
@@ -233,14 +244,8 @@ const scenarios: Scenario[] = [
           server,
           'ws',
           {
-            mode: 'fanout',
-            socketIo: false,
-            flumen: true,
-            connections: quick ? 500 : 2000,
-            window: 4,
-            payloadBytes: 64,
+            ...hubFanout,
             ...(second && { morePorts: [second.port] }),
-            ...timing,
           },
           second ? [second] : [],
         )
@@ -262,16 +267,21 @@ const scenarios: Scenario[] = [
     higherIsBetter: true,
     opsName: 'delivery',
     targets: [{ impl: 'flumen-sqlite', vs: 'flumen-hub', ratio: 0.8, label: 'SQLite fan-out ≥0.8x memory' }],
-    run: (server) =>
-      measured(server, 'ws', {
-        mode: 'fanout',
-        socketIo: false,
-        flumen: true,
-        connections: quick ? 500 : 2000,
-        window: 4,
-        payloadBytes: 64,
-        ...timing,
-      }),
+    run: (server) => measured(server, 'ws', hubFanout),
+  },
+  {
+    id: 'ws-fanout-contract',
+    title: `Hub fan-out with a contract (${quick ? 500 : 2000} clients, every publish checked)`,
+    server: 'ws',
+    impls: [
+      { id: 'flumen-hub', label: 'no contract (reference)' },
+      { id: 'flumen-hub-zod', label: 'contract, zod 4 schema' },
+      { id: 'flumen-hub-valibot', label: 'contract, valibot 1 schema' },
+    ],
+    unit: 'deliveries/s',
+    higherIsBetter: true,
+    opsName: 'delivery',
+    run: (server) => measured(server, 'ws', hubFanout),
   },
   {
     id: 'ws-idle',

@@ -4,35 +4,14 @@
 // rooms, sending, files, sign-in), with no bundler-only module structure to learn.
 import type { Client, ClientState } from '@flumen/client'
 import { createClient, FlumenClientError, openEventStream, uploadFile } from '@flumen/client'
+import { check } from '@flumen/contract'
+import type { Contract, RoomEvent } from '../src/contract.js'
+import { contract } from '../src/contract.js'
 
+/** A signed-in user, as the session API and presence name them. */
 interface User {
   id: string
   name: string
-}
-interface ChatMessage {
-  type: 'chat'
-  id: string
-  from: User
-  text: string
-  at: number
-}
-interface FileRecord {
-  id: string
-  name: string
-  size: number
-  type: string
-  url: string
-  uploadId: string
-  from: User
-  at: number
-}
-type RoomEvent = ChatMessage | { type: 'file'; file: FileRecord }
-interface UploadEvent {
-  type: 'upload-progress' | 'upload-done' | 'upload-failed'
-  uploadId: string
-  received?: number
-  total?: number
-  error?: { message: string }
 }
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T
@@ -84,7 +63,7 @@ const api = async (path: string, init?: RequestInit): Promise<Response> =>
 // ---------------------------------------------------------------------------------------------
 
 let me: User
-let client: Client
+let client: Client<Contract>
 let currentRoom = 'lobby'
 const rooms = new Map<string, { events: RoomEvent[]; ids: Set<string> }>()
 /**
@@ -117,7 +96,7 @@ const renderRooms = (): void => {
 }
 
 const renderPresence = (): void => {
-  const members = client.presence(`room:${currentRoom}`) as User[]
+  const members = client.presence(`room:${currentRoom}`)
   $('online-count').textContent = `(${members.length})`
   $('presence').replaceChildren(
     ...members
@@ -185,10 +164,15 @@ const resync = async (name: string): Promise<void> => {
   try {
     const res = await api(`/api/rooms/${encodeURIComponent(name)}/messages`)
     if (!res.ok) throw new Error(String(res.status))
-    const { messages } = (await res.json()) as { messages: { data: RoomEvent }[] }
+    const { messages } = (await res.json()) as { messages: { data: unknown }[] }
     const room = rooms.get(name)
     if (!room) return
-    for (const { data } of messages) onRoomEvent(name, data, false)
+    // Checked as the socket's messages are: the same contract, whatever way they come.
+    const schema = contract.topics['room:{name}'].message
+    for (const { data } of messages) {
+      const result = check(schema, data)
+      if (!(result instanceof Promise) && result.ok) onRoomEvent(name, result.value, false)
+    }
     room.events.sort((a, b) => atOf(a) - atOf(b))
     if (name === currentRoom) renderMessages()
   } catch {
@@ -204,7 +188,7 @@ const atOf = (event: RoomEvent): number => (event.type === 'chat' ? event.at : e
 const joinRoom = (name: string): void => {
   if (!rooms.has(name)) {
     rooms.set(name, { events: [], ids: new Set() })
-    const subscription = client.subscribe<RoomEvent>(`room:${name}`, (event) => onRoomEvent(name, event))
+    const subscription = client.subscribe(`room:${name}`, (event) => onRoomEvent(name, event))
     // What the room said before: merged by id with what arrives live meanwhile.
     subscription.ready.then(
       () => resync(name),
@@ -285,16 +269,11 @@ const shareFile = async (file: File): Promise<void> => {
 }
 
 const startDashboard = async (): Promise<void> => {
-  const stream = openEventStream('/sse?topic=dashboard')
+  const stream = openEventStream('/sse?topic=dashboard', { contract })
   try {
     for await (const event of stream) {
-      const envelope = JSON.parse(event.data) as { type: string; data?: Record<string, unknown> }
-      if (envelope.type !== 'message' || !envelope.data) continue
-      const data = envelope.data as {
-        connections: { ws: number; sse: number }
-        messagesPerSecond: number
-        uploads: { active: number; completed: number; failed: number }
-      }
+      if (event.message?.pattern !== 'dashboard') continue
+      const { data } = event.message
       $('dash-live').classList.add('live')
       $('dash-ws').textContent = String(data.connections.ws)
       $('dash-sse').textContent = String(data.connections.sse)
@@ -316,6 +295,7 @@ const start = (user: User): void => {
   // The session cookie authenticates the socket; nothing else to send.
   client = createClient({
     url: `${scheme}://${location.host}/ws`,
+    contract,
     retryDelayMs: (n) => Math.min(250 * 2 ** n, 5000) * Math.random() + 100,
   })
   client.on('state', (state) => {
@@ -335,11 +315,10 @@ const start = (user: User): void => {
     const name = topic.slice('room:'.length)
     if (topic.startsWith('room:')) void resync(name)
   })
-  client.subscribe<UploadEvent>(`user:${me.id}`, (event) => {
+  client.subscribe(`user:${me.id}`, (event) => {
     const upload = myUploads.get(event.uploadId)
     if (!upload) return
-    if (event.type === 'upload-progress' && event.total)
-      upload.bar.value = (event.received ?? 0) / event.total
+    if (event.type === 'upload-progress' && event.total) upload.bar.value = event.received / event.total
   })
   joinRoom(decodeURIComponent(location.hash.slice(1)) || 'lobby')
   void startDashboard()

@@ -18,6 +18,8 @@ import { SignJWT } from 'jose'
 import { Counter, collectDefaultMetrics, Registry } from 'prom-client'
 import { clientAssets } from './assets.js'
 import type { DemoConfig } from './config.js'
+import type { ChatMessage, Contract } from './contract.js'
+import { contract } from './contract.js'
 import { dashboardAndMetrics } from './dashboard.js'
 
 const namePattern = /^[A-Za-z0-9_-]{1,32}$/
@@ -34,18 +36,9 @@ const issuer = 'flumen-rooms'
 
 export interface Demo {
   app: Hono<FlumenEnv>
-  hub: Hub<AuthUser>
+  hub: Hub<AuthUser, Contract>
   /** Plugins to pass to serve(): the hub (and its engine) and the dashboard timer. */
   plugins: FlumenPlugin[]
-}
-
-/** A chat message as rooms carry it. */
-export interface ChatMessage {
-  type: 'chat'
-  id: string
-  from: { id: string; name: string }
-  text: string
-  at: number
 }
 
 /** Flumen Rooms: sessions, rooms with chat and presence, file sharing with progress, a live dashboard. */
@@ -72,7 +65,10 @@ export const buildDemo = (config: DemoConfig): Demo => {
     queryToken: true, // for clients that can set neither headers nor subprotocols; tokens are short-lived
   })
   // Every hub route is behind authn: the hub's callbacks get its AuthUser.
-  const hub = createHub<AuthUser>({
+  // One contract with the page (src/contract.ts): what clients publish is checked before
+  // beforePublish sees it, what the server publishes before it is stored.
+  const hub = createHub<AuthUser, Contract>({
+    contract,
     engine,
     authenticate: authn.verifyToken,
     // Clients write to rooms, but what a room carries is what the server makes of it: the sender
@@ -82,13 +78,9 @@ export const buildDemo = (config: DemoConfig): Demo => {
       'user:{id}': ['subscribe'],
       dashboard: ['subscribe'],
     }),
-    beforePublish: ({ user, topic, data }) => {
-      if (!topic.startsWith('room:')) throw new FlumenError('FORBIDDEN', 'Only rooms take messages')
-      const { text, id } = (typeof data === 'object' && data !== null ? data : {}) as {
-        text?: unknown
-        id?: unknown
-      }
-      const message = chatMessage(user, topic.slice('room:'.length), text, id)
+    beforePublish: (request) => {
+      if (request.pattern !== 'room:{name}') throw new FlumenError('FORBIDDEN', 'Only rooms take messages')
+      const message = chatMessage(request.user, request.params.name!, request.data.text, request.data.id)
       chatTotal.inc()
       return message
     },

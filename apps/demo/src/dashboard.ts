@@ -7,10 +7,11 @@ import type { UploadsRoute } from '@flumen/uploads'
 import type { WebSocketRoute } from '@flumen/ws'
 import type { Registry } from 'prom-client'
 import { Counter, Gauge } from 'prom-client'
+import type { Contract } from './contract.js'
 
 export interface LiveSources {
   readonly registry: Registry
-  readonly hub: Hub
+  readonly hub: Pick<Hub<unknown, Contract>, 'stats' | 'publish'>
   readonly wsRoute: Pick<WebSocketRoute, 'stats'>
   readonly sseRoute: Pick<SseRoute, 'stats'>
   readonly uploadRoute: Pick<UploadsRoute, 'stats'>

@@ -29,6 +29,7 @@ const publicPackages = [
   '@flumen/uploads',
   '@flumen/auth',
   '@flumen/client',
+  '@flumen/contract',
   'create-flumen',
 ]
 
@@ -145,6 +146,7 @@ describe('release rehearsal', () => {
       'uploads',
       'auth',
       'client',
+      'contract',
       'create-flumen',
     ]) {
       const pkg = JSON.parse(await readFile(join(copy, 'packages', dir, 'package.json'), 'utf8')) as {
@@ -273,6 +275,9 @@ describe('release rehearsal', () => {
     ]
     for (const dir of servers) await prepare(dir)
     await prepare('client')
+    // The contract's example is a script: it defines a contract and checks a message.
+    const contractOutput = await sh(await prepare('contract'), 'npx', ['tsx', 'example.ts'], userEnv())
+    expect(contractOutput).toContain('room:{id}')
     let hubPort = 0
     for (const dir of servers) {
       const port = await freePort()

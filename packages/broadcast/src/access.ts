@@ -1,34 +1,46 @@
-// What a client may do: topic names it may use, operations its authorizer allows, and the data
-// it may publish (topic schemas).
+// What a client may do: topic names it may use (those of the contract, when there is one),
+// operations its authorizer allows, and the data it may publish (the contract's schemas).
+import type { AnyContract, Checked, StandardSchemaV1, TopicMatch, TopicSpec } from '@flumen/contract'
+import { check } from '@flumen/contract'
 import type { Authorizer, HubAction } from '@flumen/core'
 import { FlumenError } from '@flumen/core'
 import type { PeerState } from './peer-state.js'
-import type { StandardSchemaV1 } from './schema.js'
-import { validate } from './schema.js'
 
 // Control characters and oversized names are refused; everything else is the app's to decide.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const invalidTopicCharacters = /[\u0000-\u001f\u007f]/
 
-/** `*` matches any run of characters; the rest is literal. */
-const patternToRegExp = (pattern: string): RegExp =>
-  new RegExp(
-    `^${pattern
-      .split('*')
-      .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-      .join('.*')}$`,
-  )
+/**
+ * Validates `value` with `schema`; a failure is `code` with the schema's issues. Synchronous when
+ * the schema is (a publish then waits for no extra turn), a promise otherwise.
+ */
+export const validated = (
+  schema: StandardSchemaV1,
+  value: unknown,
+  code: 'BAD_REQUEST' | 'INTERNAL',
+  what: string,
+): unknown | Promise<unknown> => {
+  const settle = (result: Checked<unknown>): unknown => {
+    if (result.ok) return result.value
+    // The server's own data breaking the contract: logged in full, the client told only INTERNAL.
+    if (code === 'INTERNAL')
+      throw new FlumenError('INTERNAL', undefined, { cause: new Error(`${what}: ${result.message}`) })
+    throw new FlumenError(code, `${what}: ${result.message}`, { issues: result.issues })
+  }
+  const result = check(schema, value)
+  return result instanceof Promise ? result.then(settle) : settle(result)
+}
 
 export class Access<User> {
-  private readonly topicSchemas: { pattern: RegExp; schema: StandardSchemaV1 }[] = []
-
   constructor(
     private readonly authorize: Authorizer<User> | undefined,
     readonly maxTopicLength: number,
     private readonly logError: (err: unknown) => void,
+    private readonly contract: AnyContract | undefined,
+    private readonly allowUnknownTopics: boolean,
   ) {}
 
-  /** The topic name, if it is one; BAD_REQUEST otherwise. */
+  /** The topic name, if it is one (and one of the contract's); BAD_REQUEST or FORBIDDEN otherwise. */
   checkTopic(topic: unknown): string {
     if (typeof topic !== 'string' || topic.length === 0)
       throw new FlumenError('BAD_REQUEST', 'topic must be a non-empty string')
@@ -36,7 +48,18 @@ export class Access<User> {
       throw new FlumenError('BAD_REQUEST', `topic is longer than ${this.maxTopicLength} characters`)
     if (invalidTopicCharacters.test(topic))
       throw new FlumenError('BAD_REQUEST', 'topic contains control characters')
+    if (this.contract && !this.allowUnknownTopics && !this.contract.match(topic))
+      throw new FlumenError('FORBIDDEN', `${topic} is not a topic of the contract`)
     return topic
+  }
+
+  /** The contract's pattern, parameters and schemas of a topic, when the contract names it. */
+  match(topic: string): TopicMatch | undefined {
+    return this.contract?.match(topic)
+  }
+
+  private specOf(topic: string): TopicSpec | undefined {
+    return this.contract?.match(topic)?.spec
   }
 
   /** Asks the authorizer; FORBIDDEN unless it answers true (a throw is logged and refuses). */
@@ -52,21 +75,52 @@ export class Access<User> {
     if (allowed !== true) throw new FlumenError('FORBIDDEN', `Not allowed to ${action} ${topic}`)
   }
 
-  addTopicSchema(pattern: string, schema: StandardSchemaV1): void {
-    if (typeof schema?.['~standard']?.validate !== 'function')
-      throw new Error('hub.topicSchema: schema must be a Standard Schema')
-    this.topicSchemas.push({ pattern: patternToRegExp(pattern), schema })
+  /** The data a client publishes to `topic`, after the contract's schema (which may transform it). */
+  async validatePublish(topic: string, data: unknown): Promise<unknown> {
+    const spec = this.specOf(topic)
+    if (!spec) return data
+    return validated(spec.publish ?? spec.message, data, 'BAD_REQUEST', `Invalid publish to ${topic}`)
   }
 
-  /** The data a client publishes to `topic`, after every matching schema (which may transform it). */
-  async validatePublish(topic: string, data: unknown): Promise<unknown> {
-    let value = data
-    for (const { pattern, schema } of this.topicSchemas) {
-      if (!pattern.test(topic)) continue
-      const result = await validate(schema, value)
-      if (!result.ok) throw new FlumenError('BAD_REQUEST', result.message)
-      value = result.value
-    }
-    return value
+  /**
+   * Checks what is stored for a client publish (`beforePublish`'s result, or the client's data)
+   * against the topic's message schema, unless the publish schema already was that one. Messages
+   * travel as the schema's input (a transform shapes what receivers get, not what is stored). A
+   * failure after a hook is the server's (INTERNAL): the client's data passed its schema.
+   */
+  async checkStored(topic: string, data: unknown, fromHook: boolean): Promise<void> {
+    const spec = this.specOf(topic)
+    if (!spec || (!fromHook && spec.publish === undefined)) return
+    await validated(
+      spec.message,
+      data,
+      fromHook ? 'INTERNAL' : 'BAD_REQUEST',
+      fromHook
+        ? `The message beforePublish made for ${topic} breaks the contract`
+        : `Invalid message for ${topic}`,
+    )
+  }
+
+  /** A member as `identify` made it, against the topic's presence schema (the server's fault: INTERNAL). */
+  async checkPresence(topic: string, info: unknown): Promise<void> {
+    const presence = this.specOf(topic)?.presence
+    if (presence)
+      await validated(
+        presence,
+        info,
+        'INTERNAL',
+        `The presence identify made for ${topic} breaks the contract`,
+      )
+  }
+
+  /**
+   * Server code's publish, checked against the topic's message schema (BAD_REQUEST: a bug to see).
+   * Throws at once for a synchronous schema; a promise only for an asynchronous one.
+   */
+  checkMessage(topic: string, data: unknown): Promise<unknown> | undefined {
+    const spec = this.specOf(topic)
+    if (!spec) return undefined
+    const result = validated(spec.message, data, 'BAD_REQUEST', `Invalid message for ${topic}`)
+    return result instanceof Promise ? result : undefined
   }
 }

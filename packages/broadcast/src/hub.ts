@@ -1,5 +1,16 @@
 // The hub: topics, presence, history and recovery, RPC, over every transport. This file is its
 // public shape and the wiring of its parts (see each module's header for what it does).
+import type {
+  AnyContract,
+  MessageInputOf,
+  MethodArgumentOf,
+  MethodName,
+  MethodResultOf,
+  PublishOf,
+  StandardSchemaV1,
+  TopicName,
+  TopicOfPattern,
+} from '@flumen/contract'
 import type { Authorizer, FlumenPlugin, Peer, StreamPosition } from '@flumen/core'
 import { FlumenError, positiveInteger } from '@flumen/core'
 import type { SseOptions, SseRoute } from '@flumen/sse'
@@ -14,7 +25,7 @@ import type { Identity } from './peer-state.js'
 import { Peers } from './peers.js'
 import { membersByUser } from './presence.js'
 import { sseRoute, websocketRoute } from './routes.js'
-import type { StandardSchemaV1 } from './schema.js'
+import type { SessionContext } from './session.js'
 import { ProtocolSession } from './session.js'
 import { Subscriptions } from './subscriptions.js'
 import { Topics } from './topics.js'
@@ -22,14 +33,51 @@ import { Topics } from './topics.js'
 export type { AuthorizeRequest, Authorizer, HubAction } from '@flumen/core'
 export type { CallContext, MethodOptions } from './methods.js'
 
-/** A client publish, as `beforePublish` sees it. */
-export interface PublishRequest<User = unknown> {
+interface PublishRequestBase<User> {
   readonly user: User
   readonly peer: Peer<User>
-  readonly topic: string
-  /** The client's data, after the topic's schemas. */
-  readonly data: unknown
 }
+
+/**
+ * A client publish, as `beforePublish` sees it. With a contract, `pattern` says which topic of the
+ * contract it is (and narrows `data`: `if (request.pattern === 'room:{id}')`), `params` its values.
+ */
+export type PublishRequest<
+  User = unknown,
+  C extends AnyContract | undefined = undefined,
+> = C extends AnyContract
+  ? {
+      [P in keyof C['topics'] & string]: PublishRequestBase<User> & {
+        readonly topic: TopicOfPattern<P>
+        readonly pattern: P
+        readonly params: Readonly<Record<string, string>>
+        /** The client's data, after the topic's `publish` (or `message`) schema. */
+        readonly data: PublishOf<C, TopicOfPattern<P>>
+      }
+    }[keyof C['topics'] & string]
+  : PublishRequestBase<User> & {
+      readonly topic: string
+      /** The contract's pattern of the topic (with a contract). */
+      readonly pattern?: string
+      readonly params?: Readonly<Record<string, string>>
+      readonly data: unknown
+    }
+
+/** Topic names a hub publishes to: its contract's, or any string. */
+export type HubTopic<C extends AnyContract | undefined> = C extends AnyContract ? TopicName<C> : string
+/** What `hub.publish` takes for topic `T`. */
+export type HubMessage<C extends AnyContract | undefined, T extends string> = C extends AnyContract
+  ? MessageInputOf<C, T>
+  : unknown
+type HubMethodName<C extends AnyContract | undefined> = C extends AnyContract ? MethodName<C> : string
+type HubMethodData<C extends AnyContract | undefined, N extends string, Schema> = C extends AnyContract
+  ? MethodArgumentOf<C, N & MethodName<C>>
+  : Schema extends StandardSchemaV1
+    ? StandardSchemaV1.InferOutput<Schema>
+    : unknown
+type HubMethodResult<C extends AnyContract | undefined, N extends string> = C extends AnyContract
+  ? MethodResultOf<C, N & MethodName<C>> | Promise<MethodResultOf<C, N & MethodName<C>>>
+  : unknown
 
 /** How a user appears in presence: `id` counts a user once across tabs, `info` is what others see. */
 export type PresenceIdentity<User = unknown> = (user: User, peer: Peer<User>) => { id: string; info: unknown }
@@ -38,7 +86,20 @@ export type PresenceIdentity<User = unknown> = (user: User, peer: Peer<User>) =>
  * Options of a hub whose routes carry users of type `User` (what authentication puts in
  * `c.var.user`; `AuthUser` with `@flumen/auth`, `AuthUser | undefined` when auth is optional).
  */
-export interface HubOptions<User = unknown> {
+export interface HubOptions<User = unknown, C extends AnyContract | undefined = undefined> {
+  /**
+   * The app's topics and methods (`defineContract` of `@flumen/contract`), shared with the client:
+   * `hub.publish` and `hub.method` are typed from it, client publishes and calls are validated
+   * before the app sees them (`BAD_REQUEST` with the schema's issues), and topics it does not name
+   * are refused (`FORBIDDEN`) unless `allowUnknownTopics`.
+   * @default none (topics and data unchecked)
+   */
+  contract?: C
+  /**
+   * With a contract: let clients use topics it does not name (their data unchecked).
+   * @default false
+   */
+  allowUnknownTopics?: boolean
   /**
    * Where messages, history and presence live.
    * @default memoryEngine({ history })
@@ -62,7 +123,7 @@ export interface HubOptions<User = unknown> {
    * sent it (`from: user`) or when; throw a FlumenError to refuse the publish.
    * @default none (the client's data as validated)
    */
-  beforePublish?: (request: PublishRequest<User>) => unknown | Promise<unknown>
+  beforePublish?: (request: PublishRequest<User, C>) => unknown | Promise<unknown>
   /**
    * Verifies the token of an `auth` message and returns the new user (throw or return
    * undefined to refuse). Without it, `auth` messages get BAD_REQUEST.
@@ -122,22 +183,25 @@ export interface PublishOptions {
  * The broadcast hub. A Flumen plugin: its routes register it with the server that serves them, so
  * its engine closes with the server; pass it in `serve({ plugins: [hub] })` when it has no route.
  */
-export interface Hub<User = unknown> extends FlumenPlugin {
+export interface Hub<User = unknown, C extends AnyContract | undefined = undefined> extends FlumenPlugin {
   readonly engine: Engine
   readonly stats: Readonly<HubStats>
-  /** Publishes from server code; resolves with the message's offset once stored. */
-  publish(topic: string, data: unknown, options?: PublishOptions): Promise<number>
-  /** Registers an RPC method that clients reach with `{"type":"call"}`. */
-  method<Schema extends StandardSchemaV1 | undefined = undefined>(
-    name: string,
-    handler: (
-      data: Schema extends StandardSchemaV1 ? StandardSchemaV1.InferOutput<Schema> : unknown,
-      context: CallContext<User>,
-    ) => unknown,
+  /** The contract the hub checks, if it has one. */
+  readonly contract: AnyContract | undefined
+  /**
+   * Publishes from server code; resolves with the message's offset once stored. With a contract,
+   * the data is checked against the topic's message schema first (`BAD_REQUEST` with its issues).
+   */
+  publish<T extends HubTopic<C>>(topic: T, data: HubMessage<C, T>, options?: PublishOptions): Promise<number>
+  /**
+   * Registers an RPC method that clients reach with `{"type":"call"}`. With a contract, only its
+   * methods, typed and checked both ways (input: `BAD_REQUEST`; a result it refuses: `INTERNAL`).
+   */
+  method<N extends HubMethodName<C>, Schema extends StandardSchemaV1 | undefined = undefined>(
+    name: N,
+    handler: (data: HubMethodData<C, N, Schema>, context: CallContext<User>) => HubMethodResult<C, N>,
     options?: MethodOptions<Schema>,
   ): void
-  /** Validates client publishes to topics matching `pattern` (`*` matches any run of characters). */
-  topicSchema(pattern: string, schema: StandardSchemaV1): void
   /** The protocol-v1 WebSocket route (subprotocol `flumen.v1`) on @flumen/ws. */
   websocket(options?: WebSocketOptions): WebSocketRoute<Env, User>
   /**
@@ -174,7 +238,9 @@ const defaultIdentity: PresenceIdentity<unknown> = (user, peer): Identity => {
 /**
  * The hub: topics, presence, history and recovery, RPC, over every transport.
  */
-export const createHub = <User = unknown>(options: HubOptions<User> = {}): Hub<User> => {
+export const createHub = <User = unknown, C extends AnyContract | undefined = undefined>(
+  options: HubOptions<User, C> = {},
+): Hub<User, C> => {
   const engine = options.engine ?? memoryEngine(options.history ? { history: options.history } : {})
   if (options.authorize !== undefined && typeof options.authorize !== 'function')
     throw new Error('createHub: authorize must be a function')
@@ -201,8 +267,17 @@ export const createHub = <User = unknown>(options: HubOptions<User> = {}): Hub<U
 
   const counters = { published: 0, delivered: 0 }
   const topics = new Topics<User>(engine, counters, identify !== undefined, logError)
-  const access = new Access<User>(options.authorize, maxTopicLength, logError)
-  const methods = new Methods<User>(callTimeoutMs)
+  const contract = options.contract
+  if (contract !== undefined && typeof contract?.match !== 'function')
+    throw new Error('createHub: contract must come from defineContract()')
+  const access = new Access<User>(
+    options.authorize,
+    maxTopicLength,
+    logError,
+    contract,
+    options.allowUnknownTopics ?? false,
+  )
+  const methods = new Methods<User>(callTimeoutMs, contract)
   const subscriptions = new Subscriptions<User>(
     engine,
     topics,
@@ -220,12 +295,12 @@ export const createHub = <User = unknown>(options: HubOptions<User> = {}): Hub<U
     methods,
     stats: counters,
     authenticate: authenticate && (async (token, state) => authenticate(token, state.peer)),
-    beforePublish: options.beforePublish,
+    beforePublish: options.beforePublish as SessionContext<User>['beforePublish'],
     maxJsonDepth,
     logError,
   })
   // The hub object is the plugin its routes register: created below, read when a route first runs.
-  let self: Hub<User> | undefined
+  let self: Hub<User, C> | undefined
   const routes = { peers, session, subscriptions, access, maxSubscriptions, hub: () => self! }
   engine.attach({ onMessage: topics.onMessage, onPresence: topics.onPresence })
 
@@ -248,8 +323,11 @@ export const createHub = <User = unknown>(options: HubOptions<User> = {}): Hub<U
     name: 'flumen-broadcast',
     engine,
     stats,
+    contract,
     async publish(topic, data, publishOptions = {}) {
       const name = access.checkTopic(topic)
+      const checking = access.checkMessage(name, data)
+      if (checking) await checking
       const json = JSON.stringify(data)
       if (json === undefined) throw new FlumenError('BAD_REQUEST', 'data must be JSON-serializable')
       const except = publishOptions.except
@@ -265,7 +343,6 @@ export const createHub = <User = unknown>(options: HubOptions<User> = {}): Hub<U
     method(name, handler, methodOptions = {}) {
       methods.register(name, handler as MethodHandler<User>, methodOptions)
     },
-    topicSchema: (pattern, schema) => access.addTopicSchema(pattern, schema),
     websocket: (wsOptions = {}) => websocketRoute(routes, wsOptions),
     sse: (sseOptions = {}) => sseRoute(routes, sseOptions),
     attach(peer, user) {

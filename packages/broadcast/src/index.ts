@@ -1,3 +1,4 @@
+export type { StandardSchemaV1 } from '@flumen/contract'
 export type {
   Engine,
   EngineListener,
@@ -16,8 +17,10 @@ export type {
   CallContext,
   Hub,
   HubAction,
+  HubMessage,
   HubOptions,
   HubStats,
+  HubTopic,
   MethodOptions,
   PresenceIdentity,
   PublishOptions,
@@ -29,4 +32,3 @@ export type { MemoryEngine, MemoryEngineOptions, MemoryEngineStats } from './mem
 export { memoryEngine, memoryEngineDefaults } from './memory-engine.js'
 export { messageEnvelope, protocolName } from './protocol.js'
 export { recoveryOf } from './recovery.js'
-export type { StandardSchemaV1 } from './schema.js'

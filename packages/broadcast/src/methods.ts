@@ -1,9 +1,9 @@
-// RPC: methods registered on the hub, called by clients with `{"type":"call"}`, each with an
-// optional Standard Schema for its data and a timeout.
+// RPC: methods registered on the hub, called by clients with `{"type":"call"}`, each with the
+// Standard Schemas of its input and output (the contract's, or a schema of its own) and a timeout.
+import type { AnyContract, MethodSpec, StandardSchemaV1 } from '@flumen/contract'
 import type { Peer } from '@flumen/core'
 import { FlumenError, positiveInteger } from '@flumen/core'
-import type { StandardSchemaV1 } from './schema.js'
-import { validate } from './schema.js'
+import { validated } from './access.js'
 
 /** Context of a method handler. */
 export interface CallContext<User = unknown> {
@@ -12,7 +12,10 @@ export interface CallContext<User = unknown> {
 }
 
 export interface MethodOptions<Schema extends StandardSchemaV1 | undefined> {
-  /** Validates (and may transform) `data` before the handler runs; failure → BAD_REQUEST. */
+  /**
+   * Validates (and may transform) `data` before the handler runs; failure → BAD_REQUEST. Not with
+   * a contract: its `input` is the method's schema.
+   */
   schema?: Schema
   /** @default the hub's callTimeoutMs */
   timeoutMs?: number
@@ -22,14 +25,18 @@ export type MethodHandler<User> = (data: unknown, context: CallContext<User>) =>
 
 interface Method<User> {
   readonly handler: MethodHandler<User>
-  readonly schema: StandardSchemaV1 | undefined
+  readonly input: StandardSchemaV1 | undefined
+  readonly output: StandardSchemaV1 | undefined
   readonly timeoutMs: number
 }
 
 export class Methods<User> {
   private readonly methods = new Map<string, Method<User>>()
 
-  constructor(private readonly defaultTimeoutMs: number) {}
+  constructor(
+    private readonly defaultTimeoutMs: number,
+    private readonly contract: AnyContract | undefined,
+  ) {}
 
   register(
     name: string,
@@ -40,9 +47,14 @@ export class Methods<User> {
       throw new Error('hub.method: name must be a non-empty string')
     if (typeof handler !== 'function') throw new Error('hub.method: handler must be a function')
     if (this.methods.has(name)) throw new Error(`hub.method: ${name} is already registered`)
+    const declared: Readonly<Record<string, MethodSpec>> = this.contract?.methods ?? {}
+    const spec = Object.hasOwn(declared, name) ? declared[name] : undefined
+    if (this.contract && !spec) throw new Error(`hub.method: ${name} is not a method of the contract`)
+    if (spec && options.schema) throw new Error(`hub.method: the contract gives ${name} its schema`)
     this.methods.set(name, {
       handler,
-      schema: options.schema,
+      input: spec?.input ?? options.schema,
+      output: spec?.output,
       timeoutMs: positiveInteger('hub.method', 'timeoutMs', options.timeoutMs ?? this.defaultTimeoutMs),
     })
   }
@@ -51,12 +63,9 @@ export class Methods<User> {
   async call(name: string, data: unknown, context: CallContext<User>): Promise<string> {
     const method = this.methods.get(name)
     if (!method) throw new FlumenError('NOT_FOUND', `Unknown method ${name}`)
-    let input = data
-    if (method.schema) {
-      const result = await validate(method.schema, input)
-      if (!result.ok) throw new FlumenError('BAD_REQUEST', result.message)
-      input = result.value
-    }
+    const input = method.input
+      ? await validated(method.input, data, 'BAD_REQUEST', `Invalid input to ${name}`)
+      : data
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -65,8 +74,10 @@ export class Methods<User> {
       )
     })
     try {
-      const result = await Promise.race([Promise.resolve(method.handler(input, context)), timeout])
-      return JSON.stringify(result ?? null)
+      const result = (await Promise.race([Promise.resolve(method.handler(input, context)), timeout])) ?? null
+      // The handler's result breaking the contract is the server's fault, not the caller's.
+      if (method.output) await validated(method.output, result, 'INTERNAL', `${name} returned`)
+      return JSON.stringify(result)
     } finally {
       clearTimeout(timer)
     }

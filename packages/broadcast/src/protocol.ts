@@ -1,6 +1,6 @@
 // Wire protocol v1 (docs/protocol.md): envelopes the server sends, built by concatenation where
 // they carry already-serialized data, so a payload is never parsed and serialized again.
-import type { FlumenErrorCode } from '@flumen/core'
+import type { ErrorIssue, FlumenErrorCode } from '@flumen/core'
 import type { EngineMessage, StreamPosition } from './engine.js'
 
 /** The WebSocket subprotocol of protocol v1. */
@@ -16,8 +16,19 @@ export const ackEnvelope = (id: number, fields: Record<string, unknown> = {}): s
 export const subscribeAck = (id: number | undefined, recovered: boolean, position: StreamPosition): string =>
   JSON.stringify({ type: 'ack', id, recovered, epoch: position.epoch, offset: position.offset })
 
-export const errorEnvelope = (id: number | undefined, code: FlumenErrorCode, message: string): string =>
-  JSON.stringify(id === undefined ? { type: 'error', code, message } : { type: 'error', id, code, message })
+export const errorEnvelope = (
+  id: number | undefined,
+  code: FlumenErrorCode,
+  message: string,
+  issues?: readonly ErrorIssue[],
+): string =>
+  JSON.stringify({
+    type: 'error',
+    ...(id !== undefined && { id }),
+    code,
+    message,
+    ...(issues !== undefined && { issues }),
+  })
 
 export const resultEnvelope = (id: number, dataJson: string): string =>
   `{"type":"result","id":${id},"data":${dataJson}}`

@@ -68,20 +68,25 @@ export class ProtocolSession<User> {
           throw new FlumenError('BAD_REQUEST', 'key must be 1-64 characters of A-Z a-z 0-9 _ -')
         await access.requireAllowed(state, 'publish', name)
         const validated = await access.validatePublish(name, message.data)
+        const match = context.beforePublish && access.match(name)
         const stamped = await context.beforePublish?.({
           user: state.user,
           peer: state.peer,
           topic: name,
           data: validated,
+          ...(match && { pattern: match.pattern, params: match.params }),
         })
-        const json = JSON.stringify(stamped === undefined ? validated : stamped)
+        // Stored as sent (the schemas' input), or as the hook made it.
+        const stored = stamped === undefined ? message.data : stamped
+        await access.checkStored(name, stored, stamped !== undefined)
+        const json = JSON.stringify(stored)
         if (json === undefined) throw new FlumenError('INTERNAL', 'beforePublish returned no JSON')
-        const stored = await engine.publish(name, json, {
+        const { offset } = await engine.publish(name, json, {
           ...(message.echo !== true && { origin: state.peer.id }),
           ...(typeof key === 'string' && { key: clientKey(state.user, key) }),
         })
         stats.published++
-        return id === undefined ? undefined : ackEnvelope(id, { offset: stored.offset })
+        return id === undefined ? undefined : ackEnvelope(id, { offset })
       },
       subscribe: (state, message, id) => {
         const since = parsePosition(message.since)
@@ -187,7 +192,8 @@ export class ProtocolSession<User> {
       (err: unknown) => {
         const error = toFlumenError(err)
         if (error.code === 'INTERNAL') logError(err)
-        if (!state.closed) topics.reply(state.peer, errorEnvelope(id, error.code, error.message))
+        if (!state.closed)
+          topics.reply(state.peer, errorEnvelope(id, error.code, error.message, error.issues))
       },
     )
   }

@@ -49,6 +49,7 @@ export class Subscriptions<User> {
     state.topics.add(name)
     try {
       if (!authorized) await this.access.requireAllowed(state, 'subscribe', name)
+      if (this.withPresence) await this.access.checkPresence(name, state.identity.info)
       if (state.closed) throw new FlumenError('BAD_REQUEST', 'Connection closed')
     } catch (err) {
       state.topics.delete(name)

@@ -1,13 +1,23 @@
 // The channel client (protocol v1): one connection at a time, reconnected with backoff; what it
 // carries is in requests.ts (answers, publishes), subscriptions.ts (topics, presence),
 // keep-alive.ts and token.ts.
+
+import type { AnyContract } from '@flumen/contract'
 import { fullJitter } from './backoff.js'
-import type { Client, ClientEvents, ClientOptions, ClientState } from './client-types.js'
+import type {
+  Client,
+  ClientBase,
+  ClientEvents,
+  ClientOptions,
+  ClientState,
+  UntypedClientMethods,
+} from './client-types.js'
+import { ContractChecks } from './contract-checks.js'
 import { Emitter } from './emitter.js'
 import { FlumenClientError } from './errors.js'
 import { keepAliveDefaults, watchConnection } from './keep-alive.js'
 import type { ServerMessage } from './protocol.js'
-import { protocolName, publishKey, serverErrorCode } from './protocol.js'
+import { protocolName, publishKey, serverError } from './protocol.js'
 import { Requests } from './requests.js'
 import type { CloseInfo, RawSocket, SocketFactory } from './socket.js'
 import { connectWith } from './socket.js'
@@ -15,7 +25,15 @@ import type { MessageMeta } from './subscriptions.js'
 import { Subscriptions } from './subscriptions.js'
 import { jwtExpiry, resolveToken } from './token.js'
 
-export type { Client, ClientEvents, ClientOptions, ClientState } from './client-types.js'
+export type {
+  Client,
+  ClientEvents,
+  ClientOptions,
+  ClientState,
+  PublishCallOptions,
+  TypedClientMethods,
+  UntypedClientMethods,
+} from './client-types.js'
 export type { KeepAliveOptions } from './keep-alive.js'
 export type { MessageMeta, SubscribeOptions, Subscription } from './subscriptions.js'
 export type { TokenSource } from './token.js'
@@ -24,7 +42,10 @@ export type { TokenSource } from './token.js'
  * The channel client (protocol `flumen.v1`): subscriptions that survive reconnects and recover
  * what they missed, acknowledged publishes sent once, RPC, presence, token refresh.
  */
-export const createClientWith = (factory: SocketFactory, options: ClientOptions): Client => {
+export const createClientWith = <C extends AnyContract | undefined = undefined>(
+  factory: SocketFactory,
+  options: ClientOptions<C>,
+): Client<C> => {
   if (typeof options?.url !== 'string' || !/^wss?:\/\//.test(options.url))
     throw new Error('createClient: url must be a ws:// or wss:// URL')
   const retryDelayMs = options.retryDelayMs ?? fullJitter()
@@ -65,8 +86,12 @@ export const createClientWith = (factory: SocketFactory, options: ClientOptions)
     timers.clear()
   }
 
+  if (options.contract !== undefined && typeof options.contract?.match !== 'function')
+    throw new Error('createClient: contract must come from defineContract()')
+  const checks = new ContractChecks(options.contract, (error) => events.emit('error', error))
   const subscriptions = new Subscriptions({
     requests,
+    checks,
     events,
     retryDelayMs,
     later,
@@ -89,8 +114,7 @@ export const createClientWith = (factory: SocketFactory, options: ClientOptions)
       case 'ack':
       case 'result':
       case 'error':
-        if (!requests.answer(message) && message.type === 'error')
-          events.emit('error', new FlumenClientError(serverErrorCode(message.code), String(message.message)))
+        if (!requests.answer(message) && message.type === 'error') events.emit('error', serverError(message))
         return
       case 'presence':
         subscriptions.onPresence(message)
@@ -263,7 +287,7 @@ export const createClientWith = (factory: SocketFactory, options: ClientOptions)
     if ((state as ClientState) !== 'closed') setState('closed')
   })()
 
-  return {
+  const client: ClientBase & UntypedClientMethods = {
     get state() {
       return state
     },
@@ -290,7 +314,7 @@ export const createClientWith = (factory: SocketFactory, options: ClientOptions)
         { type: 'call', method, ...(data !== undefined && { data }) },
         callOptions.timeoutMs,
       )
-      return result.data as never
+      return checks.result(method, result.data) as never
     },
     presence: (topic) => subscriptions.members(topic),
     on: (event, listener) => events.on(event, listener),
@@ -304,4 +328,6 @@ export const createClientWith = (factory: SocketFactory, options: ClientOptions)
       await loop
     },
   }
+  // One implementation for both shapes: a contract changes the types, the checks run inside.
+  return client as Client<C>
 }

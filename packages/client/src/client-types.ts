@@ -1,4 +1,15 @@
-// The channel client's public shape: its options, states, events and methods.
+// The channel client's public shape: its options, states, events and methods (typed by a contract
+// when it has one).
+import type {
+  AnyContract,
+  MessageOf,
+  MethodInputOf,
+  MethodName,
+  MethodOutputOf,
+  PresenceOf,
+  PublishInputOf,
+  TopicName,
+} from '@flumen/contract'
 import type { FlumenClientError } from './errors.js'
 import type { KeepAliveOptions } from './keep-alive.js'
 import type { CloseInfo } from './socket.js'
@@ -7,9 +18,16 @@ import type { TokenSource } from './token.js'
 
 export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed'
 
-export interface ClientOptions {
+export interface ClientOptions<C extends AnyContract | undefined = undefined> {
   /** `ws://` or `wss://` URL of a `hub.websocket()` route. */
   url: string
+  /**
+   * The app's contract (`defineContract`, shared with the server): `subscribe`, `publish`, `call`
+   * and `presence` are typed from it, and every message, member and result is checked against it
+   * before the app sees it (what breaks it is an `error` event or rejection, `INVALID_MESSAGE`).
+   * @default none (data unchecked, typed by the caller)
+   */
+  contract?: C
   /** Sent as the `bearer.<token>` subprotocol (works in browsers and Node). */
   token?: TokenSource
   /**
@@ -56,8 +74,21 @@ export interface ClientEvents {
   error: (error: FlumenClientError) => void
 }
 
-export interface Client {
+export interface PublishCallOptions {
+  timeoutMs?: number
+  /** Receive this publish as well (the server echoes it). */
+  echo?: boolean
+}
+
+export interface ClientBase {
   readonly state: ClientState
+  on<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): () => void
+  /** Closes for good: no reconnect, every timer cleared, pending operations rejected with CLOSED. */
+  close(): Promise<void>
+}
+
+/** Without a contract: any topic and method, data typed by the caller. */
+export interface UntypedClientMethods {
   subscribe<T = unknown>(
     topic: string,
     handler: (data: T, meta: MessageMeta) => void,
@@ -67,11 +98,34 @@ export interface Client {
    * Resolves with the message's offset once the server stored it. Queued while offline, and sent
    * again after a reconnect if the answer was lost: the server stores it once.
    */
-  publish(topic: string, data: unknown, options?: { timeoutMs?: number; echo?: boolean }): Promise<number>
+  publish(topic: string, data: unknown, options?: PublishCallOptions): Promise<number>
   call<R = unknown>(method: string, data?: unknown, options?: { timeoutMs?: number }): Promise<R>
   /** The users present in a subscribed topic, as last reported. */
   presence(topic: string): unknown[]
-  on<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): () => void
-  /** Closes for good: no reconnect, every timer cleared, pending operations rejected with CLOSED. */
-  close(): Promise<void>
 }
+
+/** With a contract: its topics (patterns give template literals: `room:${id}`) and methods. */
+export interface TypedClientMethods<C extends AnyContract> {
+  /** `data` is the topic's message, checked and as its schema outputs it. */
+  subscribe<T extends TopicName<C>>(
+    topic: T,
+    handler: (data: MessageOf<C, T>, meta: MessageMeta) => void,
+    options?: SubscribeOptions,
+  ): Subscription
+  /** As without a contract; `data` is what the topic's `publish` (or `message`) schema takes. */
+  publish<T extends TopicName<C>>(
+    topic: T,
+    data: PublishInputOf<C, T>,
+    options?: PublishCallOptions,
+  ): Promise<number>
+  /** Resolves with the method's result, checked and as its output schema makes it. */
+  call<N extends MethodName<C>>(
+    method: N,
+    data: MethodInputOf<C, N>,
+    options?: { timeoutMs?: number },
+  ): Promise<MethodOutputOf<C, N>>
+  presence<T extends TopicName<C>>(topic: T): PresenceOf<C, T>[]
+}
+
+export type Client<C extends AnyContract | undefined = undefined> = ClientBase &
+  (C extends AnyContract ? TypedClientMethods<C> : UntypedClientMethods)

@@ -8,9 +8,12 @@ export type {
   ClientState,
   KeepAliveOptions,
   MessageMeta,
+  PublishCallOptions,
   SubscribeOptions,
   Subscription,
   TokenSource,
+  TypedClientMethods,
+  UntypedClientMethods,
 } from './channel.js'
 export type { ClientErrorCode, ClientErrorOptions } from './errors.js'
 export { FlumenClientError } from './errors.js'

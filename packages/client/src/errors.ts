@@ -1,3 +1,4 @@
+import type { SchemaIssue } from '@flumen/contract'
 import type { ServerErrorCode } from './protocol.js'
 
 /** Stable codes of client-side failures; server errors keep the server's code (`FORBIDDEN`…). */
@@ -30,6 +31,11 @@ export type ClientErrorCode =
   | 'TOKEN_ERROR'
   /** A token refresh on a live socket failed. */
   | 'AUTH_REFRESH_FAILED'
+  /**
+   * A message, presence member or call result broke the contract (`issues` say how, `topic`
+   * where): it was not handed to the app.
+   */
+  | 'INVALID_MESSAGE'
 
 export interface ClientErrorOptions {
   /** The WebSocket close code, when a close caused it. */
@@ -37,6 +43,10 @@ export interface ClientErrorOptions {
   /** The HTTP status, when a response caused it. */
   status?: number
   cause?: unknown
+  /** What a schema found wrong: the server's (BAD_REQUEST) or the contract's on this side. */
+  issues?: readonly SchemaIssue[]
+  /** The topic of a message that broke the contract. */
+  topic?: string
 }
 
 /** Every error the client throws or rejects with: branch on `code`. */
@@ -45,11 +55,15 @@ export class FlumenClientError extends Error {
   readonly code: ClientErrorCode | ServerErrorCode
   readonly closeCode: number | undefined
   readonly status: number | undefined
+  readonly issues: readonly SchemaIssue[] | undefined
+  readonly topic: string | undefined
 
   constructor(code: ClientErrorCode | ServerErrorCode, message: string, options: ClientErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.code = code
     this.closeCode = options.closeCode
     this.status = options.status
+    this.issues = options.issues
+    this.topic = options.topic
   }
 }

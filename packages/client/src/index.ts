@@ -1,5 +1,6 @@
 // The browser build (and any runtime with a global WebSocket); Node gets ./node.ts through the
 // package's "node" export condition.
+import type { AnyContract } from '@flumen/contract'
 import type { Client, ClientOptions } from './channel.js'
 import { createClientWith } from './channel.js'
 import type { ConnectOptions, RawSocket, SocketFactory, WebSocketLike } from './socket.js'
@@ -23,4 +24,6 @@ export const connect = (url: string, options?: ConnectOptions): Promise<RawSocke
   connectWith(browserSocket, url, options)
 
 /** The channel client for a Flumen hub (protocol `flumen.v1`). */
-export const createClient = (options: ClientOptions): Client => createClientWith(browserSocket, options)
+export const createClient = <C extends AnyContract | undefined = undefined>(
+  options: ClientOptions<C>,
+): Client<C> => createClientWith(browserSocket, options)

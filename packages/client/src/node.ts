@@ -1,4 +1,6 @@
 // The Node build: WebSockets from `ws` (Node 20 has no global WebSocket), uploads from streams.
+
+import type { AnyContract } from '@flumen/contract'
 import WebSocket from 'ws'
 import type { Client, ClientOptions } from './channel.js'
 import { createClientWith } from './channel.js'
@@ -21,4 +23,6 @@ export const connect = (url: string, options?: ConnectOptions): Promise<RawSocke
   connectWith(nodeSocket, url, options)
 
 /** The channel client for a Flumen hub (protocol `flumen.v1`). */
-export const createClient = (options: ClientOptions): Client => createClientWith(nodeSocket, options)
+export const createClient = <C extends AnyContract | undefined = undefined>(
+  options: ClientOptions<C>,
+): Client<C> => createClientWith(nodeSocket, options)

@@ -2,6 +2,9 @@
 // codes, and what a position in a topic's stream is. The server's own definitions are in
 // @flumen/broadcast and @flumen/core; protocol.test.ts checks that both say the same.
 
+import type { SchemaIssue } from '@flumen/contract'
+import { FlumenClientError } from './errors.js'
+
 /** The WebSocket subprotocol of protocol v1. */
 export const protocolName = 'flumen.v1'
 
@@ -42,6 +45,33 @@ const serverErrorCodes: ReadonlySet<string> = new Set<ServerErrorCode>([
 /** The code of a server error; one this client does not know (a newer server's) is INTERNAL. */
 export const serverErrorCode = (code: unknown): ServerErrorCode =>
   typeof code === 'string' && serverErrorCodes.has(code) ? (code as ServerErrorCode) : 'INTERNAL'
+
+const issuesOf = (issues: unknown): SchemaIssue[] | undefined =>
+  Array.isArray(issues)
+    ? issues
+        .filter(
+          (issue): issue is { message: unknown; path?: unknown } =>
+            typeof issue === 'object' && issue !== null,
+        )
+        .map((issue) =>
+          Array.isArray(issue.path)
+            ? {
+                message: String(issue.message),
+                path: issue.path.map((p) => (typeof p === 'number' ? p : String(p))),
+              }
+            : { message: String(issue.message) },
+        )
+    : undefined
+
+/** The error a server `{"type":"error"}` stands for, with its code, message and schema issues. */
+export const serverError = (message: ServerMessage): FlumenClientError => {
+  const issues = issuesOf(message.issues)
+  return new FlumenClientError(
+    serverErrorCode(message.code),
+    String(message.message),
+    issues ? { issues } : {},
+  )
+}
 
 /** Where a topic's stream stands: `epoch` changes when the server lost its history. */
 export interface StreamPosition {

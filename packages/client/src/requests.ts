@@ -4,7 +4,7 @@
 // connection dropped before their answer, so the server stores each once.
 import { FlumenClientError } from './errors.js'
 import type { ServerMessage } from './protocol.js'
-import { serverErrorCode } from './protocol.js'
+import { serverError } from './protocol.js'
 import type { RawSocket } from './socket.js'
 
 export type Answer = ServerMessage
@@ -108,8 +108,7 @@ export class Requests {
     if (!entry) return false
     this.pending.delete(id as number)
     clearTimeout(entry.timer)
-    if (message.type === 'error')
-      entry.reject(new FlumenClientError(serverErrorCode(message.code), String(message.message)))
+    if (message.type === 'error') entry.reject(serverError(message))
     else entry.resolve(message)
     return true
   }

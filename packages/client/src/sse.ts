@@ -1,14 +1,38 @@
+import type { AnyContract, MessageOf, TopicOfPattern } from '@flumen/contract'
+import { check } from '@flumen/contract'
 import { FlumenClientError } from './errors.js'
 
-export interface StreamEvent {
+/** A hub message of a contract's topic, checked: narrow it by `pattern`. */
+export type ContractMessage<C extends AnyContract> = {
+  [P in keyof C['topics'] & string]: {
+    readonly topic: TopicOfPattern<P>
+    readonly pattern: P
+    /** As the topic's message schema outputs it. */
+    readonly data: MessageOf<C, TopicOfPattern<P>>
+    readonly epoch: string
+    readonly offset: number
+  }
+}[keyof C['topics'] & string]
+
+export interface StreamEvent<C extends AnyContract | undefined = undefined> {
   /** `message` unless the server named it. */
   event: string
   data: string
   /** The stream's last event id after this event. */
   id: string | undefined
+  /** With a contract: the hub message this event carries (`{"type":"message"}`), checked. */
+  message?: C extends AnyContract ? ContractMessage<C> : undefined
 }
 
-export interface EventStreamOptions {
+export interface EventStreamOptions<C extends AnyContract | undefined = undefined> {
+  /**
+   * The app's contract: hub messages (`hub.sse()`) of its topics are checked against their schema;
+   * those that break it are not yielded but given to `onInvalid`. Valid ones carry `message`.
+   * @default none
+   */
+  contract?: C
+  /** @default console.error */
+  onInvalid?: (error: FlumenClientError) => void
   /** Headers for every (re)connect; a function is called each time (fresh tokens). */
   headers?: Record<string, string> | (() => Record<string, string> | Promise<Record<string, string>>)
   /** Resume after this id (sent as `Last-Event-ID`). */
@@ -29,7 +53,8 @@ export interface EventStreamOptions {
 }
 
 /** An event stream being read; iterate it, and close it when done. */
-export interface EventStream extends AsyncIterable<StreamEvent> {
+export interface EventStream<C extends AnyContract | undefined = undefined>
+  extends AsyncIterable<StreamEvent<C>> {
   readonly lastEventId: string | undefined
   close(): void
 }
@@ -39,7 +64,10 @@ export interface EventStream extends AsyncIterable<StreamEvent> {
  * HTML spec, reconnects with `Last-Event-ID` after a drop, and stops on an HTTP error (which the
  * iteration throws as HTTP_ERROR with `status`) or a 204.
  */
-export const openEventStream = (url: string, options: EventStreamOptions = {}): EventStream => {
+export const openEventStream = <C extends AnyContract | undefined = undefined>(
+  url: string,
+  options: EventStreamOptions<C> = {},
+): EventStream<C> => {
   const fetchImpl = options.fetch ?? globalThis.fetch
   if (typeof fetchImpl !== 'function') throw new Error('openEventStream: no fetch available')
   const reconnect = options.reconnect ?? true
@@ -48,8 +76,48 @@ export const openEventStream = (url: string, options: EventStreamOptions = {}): 
   const controller = new AbortController()
   options.signal?.addEventListener('abort', () => controller.abort(), { once: true })
   let iterating = false
+  const { contract } = options
+  const onInvalid =
+    options.onInvalid ?? ((error: FlumenClientError) => console.error('[flumen/client]', error))
 
-  async function* read(): AsyncGenerator<StreamEvent> {
+  /** The event, with its checked hub message when there is a contract; undefined when it breaks it. */
+  const checked = async (event: StreamEvent<C>): Promise<StreamEvent<C> | undefined> => {
+    if (!contract || event.event !== 'message') return event
+    let envelope: { type?: unknown; topic?: unknown; data?: unknown; epoch?: unknown; offset?: unknown }
+    try {
+      envelope = JSON.parse(event.data) as typeof envelope
+    } catch {
+      return event
+    }
+    if (envelope?.type !== 'message' || typeof envelope.topic !== 'string') return event
+    const topic = envelope.topic
+    const match = contract.match(topic)
+    if (!match) return event
+    const result = await check(match.spec.message, envelope.data)
+    if (!result.ok) {
+      onInvalid(
+        new FlumenClientError(
+          'INVALID_MESSAGE',
+          `A message of ${topic} breaks the contract: ${result.message}`,
+          {
+            issues: result.issues,
+            topic,
+          },
+        ),
+      )
+      return undefined
+    }
+    const message = {
+      topic,
+      pattern: match.pattern,
+      data: result.value,
+      epoch: String(envelope.epoch),
+      offset: Number(envelope.offset),
+    }
+    return { ...event, message: message as StreamEvent<C>['message'] }
+  }
+
+  async function* read(): AsyncGenerator<StreamEvent<C>> {
     const decoder = new TextDecoder()
     while (!controller.signal.aborted) {
       let response: Response
@@ -94,7 +162,14 @@ export const openEventStream = (url: string, options: EventStreamOptions = {}): 
             buffer = buffer.slice(newline + (buffer.startsWith('\r\n', newline) ? 2 : 1))
             newline = buffer.search(/\r\n|\r|\n/)
             if (line === '') {
-              if (data.length > 0) yield { event: event || 'message', data: data.join('\n'), id: lastEventId }
+              if (data.length > 0) {
+                const next = await checked({
+                  event: event || 'message',
+                  data: data.join('\n'),
+                  id: lastEventId,
+                })
+                if (next) yield next
+              }
               data = []
               event = ''
               continue

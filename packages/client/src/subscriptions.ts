@@ -1,6 +1,7 @@
 // The topics a client follows: one subscribe per topic whatever the number of handlers, asked for
 // again on every connection from where it stands (the server sends what was missed, or says the
 // gap is lost: a `reset`), duplicates of a recovery dropped, presence kept per topic.
+import type { ContractChecks } from './contract-checks.js'
 import type { EventSink } from './emitter.js'
 import { FlumenClientError } from './errors.js'
 import type { ServerMessage, StreamPosition } from './protocol.js'
@@ -58,6 +59,8 @@ const memberKey = (member: unknown): string =>
 
 export interface SubscriptionsContext {
   readonly requests: Requests
+  /** What messages and members must be to reach the app (the contract's schemas). */
+  readonly checks: ContractChecks
   readonly events: EventSink<SubscriptionEvents>
   readonly retryDelayMs: (attempt: number) => number
   /** Runs `run` after `ms` unless the connection ends first. */
@@ -145,13 +148,15 @@ export class Subscriptions {
       this.context.events.emit('reset', { topic, epoch: at.epoch, offset: at.offset - 1 })
     entry.position = at
     const meta = { topic, ...at }
-    for (const handler of entry.handlers) {
-      try {
-        handler(message.data, meta)
-      } catch (err) {
-        this.context.events.reportHandlerError(err)
+    this.context.checks.message(topic, message.data, (data) => {
+      for (const handler of entry.handlers) {
+        try {
+          handler(data, meta)
+        } catch (err) {
+          this.context.events.reportHandlerError(err)
+        }
       }
-    }
+    })
   }
 
   /** A `presence` message from the server: the member list, a join or a leave. */
@@ -159,9 +164,12 @@ export class Subscriptions {
     const topic = String(message.topic)
     const entry = this.topics.get(topic)
     if (!entry) return
-    if (Array.isArray(message.members)) entry.members = new Map(message.members.map((m) => [memberKey(m), m]))
+    const { checks } = this.context
+    if (Array.isArray(message.members))
+      entry.members = new Map(checks.members(topic, message.members).map((m) => [memberKey(m), m]))
     if (Array.isArray(message.join))
-      for (const member of message.join) entry.members.set(memberKey(member), member)
+      for (const member of checks.members(topic, message.join)) entry.members.set(memberKey(member), member)
+    // A leave only needs the member's key: it is not checked.
     if (Array.isArray(message.leave))
       for (const member of message.leave) entry.members.delete(memberKey(member))
     this.context.events.emit('presence', { topic, members: [...entry.members.values()] })

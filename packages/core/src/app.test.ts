@@ -68,6 +68,11 @@ describe('createApp', () => {
     app.get('/http-exception', () => {
       throw new HTTPException(409, { message: 'Already exists' })
     })
+    app.get('/invalid', () => {
+      throw new FlumenError('BAD_REQUEST', 'text: Too small', {
+        issues: [{ message: 'Too small', path: ['text'] }],
+      })
+    })
     app.get('/custom', () => {
       throw new HTTPException(401, {
         res: new Response('custom', { status: 401, headers: { 'X-Own': '1' } }),
@@ -84,6 +89,15 @@ describe('createApp', () => {
     expect(limited.status).toBe(429)
     expect(limited.headers.get('retry-after')).toBe('3')
     expect(await limited.json()).toEqual({ error: { code: 'RATE_LIMITED', message: 'Too many requests' } })
+
+    // A schema's issues go with the code and message.
+    expect(await (await get('/invalid')).json()).toEqual({
+      error: {
+        code: 'BAD_REQUEST',
+        message: 'text: Too small',
+        issues: [{ message: 'Too small', path: ['text'] }],
+      },
+    })
 
     const conflict = await get('/http-exception')
     expect(conflict.status).toBe(409)

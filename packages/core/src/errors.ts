@@ -45,11 +45,20 @@ export const errorCodes: Readonly<Record<FlumenErrorCode, CodeInfo>> = Object.fr
   SLOW_CONSUMER: { status: 503, closeCode: 4008, message: 'Slow consumer' },
 })
 
+/** One problem with the data a client sent, as a schema reported it (sent to the client). */
+export interface ErrorIssue {
+  readonly message: string
+  /** Where in the data: `['from', 'name']`. */
+  readonly path?: readonly (string | number)[]
+}
+
 export interface FlumenErrorOptions {
   /** The underlying error, kept for logs; never sent to clients. */
   cause?: unknown
   /** Extra response headers (e.g. `WWW-Authenticate`, `Retry-After`). */
   headers?: Record<string, string>
+  /** What was wrong with the client's data (schema validation): sent with the code and message. */
+  issues?: readonly ErrorIssue[]
 }
 
 /**
@@ -67,6 +76,7 @@ export class FlumenError extends HTTPException {
   override readonly status: ContentfulStatusCode
   readonly closeCode: number
   readonly headers: Readonly<Record<string, string>> | undefined
+  readonly issues: readonly ErrorIssue[] | undefined
 
   constructor(code: FlumenErrorCode, message?: string, options: FlumenErrorOptions = {}) {
     const info = errorCodes[code]
@@ -75,6 +85,7 @@ export class FlumenError extends HTTPException {
     this.status = info.status
     this.closeCode = info.closeCode
     this.headers = options.headers
+    this.issues = options.issues
   }
 
   /** The JSON error response: the error's status, its headers, `{ error: { code, message } }`. */
@@ -85,7 +96,7 @@ export class FlumenError extends HTTPException {
 
 /** The JSON body of every Flumen error response. */
 export interface ErrorBody {
-  error: { code: FlumenErrorCode; message: string }
+  error: { code: FlumenErrorCode; message: string; issues?: readonly ErrorIssue[] }
 }
 
 const statusToCode = new Map<number, FlumenErrorCode>(
@@ -127,7 +138,9 @@ const ownHeaders = (res: Response | undefined): Record<string, string> | undefin
 
 /** `{ error: { code, message } }` for an error. */
 export const errorBody = (err: FlumenError): ErrorBody => ({
-  error: { code: err.code, message: err.message },
+  error: err.issues
+    ? { code: err.code, message: err.message, issues: err.issues }
+    : { code: err.code, message: err.message },
 })
 
 /** A JSON error response with the error's status and headers. */

@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { createHub } from '@flumen/broadcast'
 import { redisEngine } from '@flumen/broadcast-redis'
 import { sqliteEngine } from '@flumen/broadcast-sqlite'
+import { defineContract } from '@flumen/contract'
 import { createApp, serve as flumenServe, prepareFrame } from '@flumen/core'
 import type { WebSocketEvents } from '@flumen/ws'
 import { upgradeWebSocket as flumenUpgradeWebSocket } from '@flumen/ws'
@@ -14,7 +15,9 @@ import { serve as honoServe, upgradeWebSocket } from '@hono/node-server'
 import { Hono } from 'hono'
 import type { WSContext } from 'hono/ws'
 import { Server as SocketIoServer } from 'socket.io'
+import * as v from 'valibot'
 import { WebSocketServer } from 'ws'
+import { z } from 'zod'
 import { announce, implementation } from './harness.js'
 
 /** The limits a load from one machine needs lifted: every client is 127.0.0.1, at 1,000 msg/s each. */
@@ -36,6 +39,8 @@ const impl = implementation([
   'flumen-cluster-2',
   'flumen-sqlite',
   'flumen-sqlite-full',
+  'flumen-hub-zod',
+  'flumen-hub-valibot',
 ])
 const hash = 0x23
 
@@ -119,15 +124,21 @@ if (impl === 'raw') {
     process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
     return join(dir, 'bench.db')
   }
-  const engine =
-    impl === 'flumen-hub'
-      ? undefined
-      : impl.startsWith('flumen-sqlite')
-        ? sqliteEngine({ file: sqliteFile(), synchronous: impl === 'flumen-sqlite-full' ? 'full' : 'normal' })
-        : impl.startsWith('flumen-cluster')
-          ? redisEngine({ cluster: JSON.parse(process.env.BENCH_REDIS_CLUSTER ?? '[]'), prefix })
-          : redisEngine({ url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix })
-  const hub = createHub({ presence: false, ...(engine && { engine }) })
+  const engine = impl.startsWith('flumen-hub')
+    ? undefined
+    : impl.startsWith('flumen-sqlite')
+      ? sqliteEngine({ file: sqliteFile(), synchronous: impl === 'flumen-sqlite-full' ? 'full' : 'normal' })
+      : impl.startsWith('flumen-cluster')
+        ? redisEngine({ cluster: JSON.parse(process.env.BENCH_REDIS_CLUSTER ?? '[]'), prefix })
+        : redisEngine({ url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix })
+  // The contract variants check every publish of `bench` (the load's `#000123#…` text) first.
+  const contract =
+    impl === 'flumen-hub-zod'
+      ? defineContract({ topics: { bench: { message: z.string().regex(/^#\d{6}#/) } } })
+      : impl === 'flumen-hub-valibot'
+        ? defineContract({ topics: { bench: { message: v.pipe(v.string(), v.regex(/^#\d{6}#/)) } } })
+        : undefined
+  const hub = createHub({ presence: false, ...(engine && { engine }), ...(contract && { contract }) })
   const app = createApp()
   app.get('/', hub.websocket(benchLimits))
   announce(await flumenServe(app, { port: 0, hostname: '127.0.0.1', plugins: [hub] }))

@@ -1,0 +1,7 @@
+import { defineProject } from 'vitest/config'
+import { sourceAliases, typeTests } from '../../vitest.shared.js'
+
+export default defineProject({
+  resolve: { alias: sourceAliases },
+  test: { name: 'contract', typecheck: typeTests },
+})
