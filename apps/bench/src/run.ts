@@ -284,6 +284,45 @@ const scenarios: Scenario[] = [
     run: (server) => measured(server, 'ws', hubFanout),
   },
   {
+    id: 'ws-fanout-deflate',
+    title: `Fan-out with permessage-deflate (${quick ? 300 : 1000} clients, 2 KiB text messages)`,
+    server: 'ws',
+    impls: [
+      { id: 'raw-deflate', label: 'raw ws, its per-connection deflate (reference)' },
+      { id: 'flumen-hub-deflate', label: 'Flumen hub, compressed once per message' },
+      { id: 'flumen-hub', label: 'Flumen hub, no compression' },
+    ],
+    unit: 'deliveries/s',
+    higherIsBetter: true,
+    opsName: 'delivery',
+    run: (server) =>
+      measured(server, 'ws', {
+        ...hubFanout,
+        flumen:
+          server.child.spawnargs.includes('flumen-hub') ||
+          server.child.spawnargs.includes('flumen-hub-deflate'),
+        connections: quick ? 300 : 1000,
+        payloadBytes: 2048,
+        deflate: true,
+      }),
+  },
+  {
+    id: 'ws-fanout-one',
+    title: `Hub fan-out with one publish in flight (${quick ? 500 : 2000} clients: no batching help)`,
+    server: 'ws',
+    impls: [...wsImpls, { id: 'flumen-hub', label: 'Flumen hub (protocol v1)' }],
+    unit: 'deliveries/s',
+    higherIsBetter: true,
+    opsName: 'delivery',
+    run: (server) =>
+      measured(server, 'ws', {
+        ...hubFanout,
+        socketIo: server.child.spawnargs.includes('socketio'),
+        flumen: server.child.spawnargs.includes('flumen-hub'),
+        window: 1,
+      }),
+  },
+  {
     id: 'ws-idle',
     title: `Idle memory per WebSocket connection (${quick ? 2000 : 10000} connections, after GC)`,
     server: 'ws',

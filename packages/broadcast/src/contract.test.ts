@@ -59,6 +59,7 @@ const start = async (options: Partial<HubOptions<{ id: string; name: string }, t
     await next()
   })
   app.get('/ws', hub.websocket())
+  app.get('/sse', hub.sse())
   const server = await serve(app, { port: 0, hostname: '127.0.0.1', plugins: [hub] })
   servers.push(server)
   let nextId = 1
@@ -87,7 +88,7 @@ const start = async (options: Partial<HubOptions<{ id: string; name: string }, t
     }
     return { received, next, request }
   }
-  return { hub, connect, errors }
+  return { hub, connect, errors, server }
 }
 
 describe('a hub with a contract', () => {
@@ -130,6 +131,11 @@ describe('a hub with a contract', () => {
     expect(await client.request({ type: 'publish', topic: 'lobby', data: 1 })).toMatchObject({
       code: 'FORBIDDEN',
     })
+    // SSE too: a topic outside the contract is a 403 before any stream.
+    const { server } = await start()
+    const refusedStream = await fetch(`${server.url}sse?topic=ticks&topic=lobby`)
+    expect(refusedStream.status).toBe(403)
+    expect(await refusedStream.json()).toMatchObject({ error: { code: 'FORBIDDEN' } })
     const open = await (await start({ allowUnknownTopics: true })).connect()
     expect(await open.request({ type: 'subscribe', topic: 'lobby' })).toMatchObject({ type: 'ack' })
     expect(await open.request({ type: 'publish', topic: 'lobby', data: 'anything' })).toMatchObject({

@@ -13,7 +13,7 @@ export interface PreparedFrame {
   /** A volatile frame may be dropped for a slow peer instead of closing it. */
   readonly volatile: boolean
   /** The framed bytes per transport, filled lazily by the transports. */
-  readonly wire: { ws?: Buffer; sse?: Buffer }
+  readonly wire: { ws?: Buffer; wsDeflate?: Buffer; sse?: Buffer }
   /**
    * Where a hub message stands in its topic's stream (SSE turns it into the `id:` cursor); on a
    * batch of one topic's messages, where the last one stands.

@@ -1,5 +1,7 @@
 // Server-to-client WebSocket frames (RFC 6455 §5.2): unmasked, so the same bytes can be
-// written to every socket that receives a message.
+// written to every socket that receives a message; compressed ones (RFC 7692) too, when every
+// message is compressed on its own (server_no_context_takeover).
+import { constants, deflateRawSync } from 'node:zlib'
 
 const writeHeader = (frame: Buffer, length: number, binary: boolean): number => {
   frame[0] = binary ? 0x82 : 0x81
@@ -29,5 +31,21 @@ export const encodeTextFrame = (text: string): Buffer => {
   const length = Buffer.byteLength(text)
   const frame = Buffer.allocUnsafe(headerLength(length) + length)
   frame.write(text, writeHeader(frame, length, false))
+  return frame
+}
+
+const syncFlush = { finishFlush: constants.Z_SYNC_FLUSH }
+
+/**
+ * Frames a message compressed with permessage-deflate, as a message of its own (no context kept
+ * between messages): the same bytes inflate for every peer that negotiated
+ * server_no_context_takeover with the full window.
+ */
+export const encodeDeflatedFrame = (payload: Buffer, binary: boolean): Buffer => {
+  const flushed = deflateRawSync(payload, syncFlush)
+  // RFC 7692 §7.2.1: the 0x00 0x00 0xff 0xff tail of the sync flush is left off.
+  const compressed = flushed.subarray(0, flushed.length - 4)
+  const frame = encodeFrame(compressed, binary)
+  frame[0]! |= 0x40 // RSV1: this message is compressed
   return frame
 }

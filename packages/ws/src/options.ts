@@ -13,8 +13,10 @@ export interface WebSocketOptions extends ConnectionLimitOptions {
    */
   maxPayload?: number
   /**
-   * permessage-deflate, off by default (it costs CPU and memory per connection). `true` compresses
-   * messages of at least 1 KiB; `{ threshold }` sets that size.
+   * permessage-deflate, off by default (it costs CPU). `true` compresses messages of at least 1 KiB;
+   * `{ threshold }` sets that size. Negotiated without server context takeover: each message is
+   * compressed on its own, so a prepared frame (a hub message) is compressed once and the same bytes
+   * go to every peer that accepted the full window (others are compressed by `ws` per connection).
    * @default false
    */
   perMessageDeflate?: boolean | { threshold?: number }

@@ -3,7 +3,7 @@ import { createId, ExpiryTimer } from '@flumen/core'
 import type { WebSocket } from 'ws'
 import type { WsReadyState, WsSendOptions } from './events.js'
 import { WsCloseEvent, WsErrorEvent, WsMessageEvent } from './events.js'
-import { encodeFrame, encodeTextFrame } from './frame.js'
+import { encodeDeflatedFrame, encodeFrame, encodeTextFrame } from './frame.js'
 import type { ResolvedOptions } from './options.js'
 
 /**
@@ -51,8 +51,15 @@ export interface RouteState<User = unknown> {
 interface WsInternals {
   _socket?: { write(data: Buffer): boolean }
   _sender?: { _state?: number }
-  _extensions?: Record<string, unknown>
+  _extensions?: {
+    'permessage-deflate'?: {
+      params?: { server_no_context_takeover?: boolean; server_max_window_bits?: number }
+    }
+  }
 }
+
+/** How frames reach a peer's socket: as they are, compressed once for every peer, or through `ws`. */
+type WireMode = 'plain' | 'shared-deflate' | 'ws'
 
 const closeGraceMs = 2_000
 const noCompression = { compress: false }
@@ -69,6 +76,19 @@ const wsWire = (frame: PreparedFrame): Buffer => {
       ? encodeTextFrame(frame.data)
       : encodeFrame(toBuffer(frame.data), frame.binary)
   return frame.wire.ws
+}
+
+/**
+ * The frame's bytes for peers with permessage-deflate: each message of at least `threshold` bytes
+ * compressed once (by the first such peer) and written as is to all of them, smaller ones plain.
+ */
+const deflatedWire = (frame: PreparedFrame, threshold: number): Buffer => {
+  frame.wire.wsDeflate ??= frame.parts
+    ? Buffer.concat(frame.parts.map((part) => deflatedWire(part, threshold)))
+    : (typeof frame.data === 'string' ? Buffer.byteLength(frame.data) : frame.data.byteLength) < threshold
+      ? wsWire(frame)
+      : encodeDeflatedFrame(toBuffer(frame.data), frame.binary)
+  return frame.wire.wsDeflate
 }
 
 /**
@@ -167,22 +187,37 @@ export class WsPeer<User = unknown> implements Peer<User> {
 
   send(frame: PreparedFrame): boolean {
     if (this.ws.readyState !== 1) return false
-    const socket = this.directSocket()
-    if (!socket) return this.sendThroughWs(frame)
-    const wire = wsWire(frame)
+    const mode = this.wireMode()
+    const socket = (this.ws as WebSocket & WsInternals)._socket
+    if (mode === 'ws' || !socket) return this.sendThroughWs(frame)
+    const threshold = this.route.options.deflateThreshold
+    const wire = mode === 'plain' || threshold === false ? wsWire(frame) : deflatedWire(frame, threshold)
     if (!this.hasRoomFor(wire.length, frame.volatile)) return false
     socket.write(wire)
     return true
   }
 
   /**
-   * The TCP socket when frames may be written to it directly: no compression negotiated and the
-   * `ws` sender idle (nothing of its own queued), so bytes cannot overtake each other.
+   * Frames may go to the TCP socket directly when the `ws` sender is idle (nothing of its own
+   * queued, so bytes cannot overtake each other): as they are without compression, or compressed
+   * once for all when the peer negotiated permessage-deflate with no server context takeover and
+   * the full window (the route offers that); anything else goes through `ws`.
    */
-  private directSocket(): WsInternals['_socket'] {
+  private wireMode(): WireMode {
     const internals: WsInternals = this.ws as WebSocket & WsInternals
-    if (internals._sender?._state !== 0 || internals._extensions?.['permessage-deflate']) return undefined
-    return internals._socket
+    if (internals._sender?._state !== 0) return 'ws'
+    const deflate = internals._extensions?.['permessage-deflate']
+    if (!deflate) return 'plain'
+    const params = deflate.params
+    return params?.server_no_context_takeover === true &&
+      (params.server_max_window_bits === undefined || params.server_max_window_bits === 15)
+      ? 'shared-deflate'
+      : 'ws'
+  }
+
+  /** The TCP socket when data may be written to it uncompressed (see wireMode). */
+  private directSocket(): WsInternals['_socket'] {
+    return this.wireMode() === 'plain' ? (this.ws as WebSocket & WsInternals)._socket : undefined
   }
 
   /** The path for sockets whose frames `ws` must build itself (compression, a busy sender). */

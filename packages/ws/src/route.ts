@@ -79,7 +79,12 @@ export const upgradeWebSocket = <E extends Env = any, User = UserOf<E>>(
     noServer: true,
     clientTracking: false,
     maxPayload: resolved.maxPayload,
-    perMessageDeflate: resolved.deflateThreshold === false ? false : { threshold: resolved.deflateThreshold },
+    // No server context takeover: every message is compressed on its own, so a message sent to many
+    // peers is compressed once (see WsPeer.send), and no peer holds a compression window between sends.
+    perMessageDeflate:
+      resolved.deflateThreshold === false
+        ? false
+        : { threshold: resolved.deflateThreshold, serverNoContextTakeover: true },
     handleProtocols: (offered) => resolved.protocols.find((protocol) => offered.has(protocol)) ?? false,
   })
 

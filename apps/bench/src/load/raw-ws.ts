@@ -26,20 +26,24 @@ export const frame = (payload: Buffer, opcode = 0x1): Buffer => {
   return out
 }
 
+/** A message's payload, and whether it came compressed (RSV1, permessage-deflate: not inflated here). */
+export type MessageHandler = (payload: Buffer, compressed: boolean) => void
+
 export class RawWebSocket {
-  private handler: ((payload: Buffer) => void) | undefined
+  private handler: MessageHandler | undefined
   // Messages that arrive with the 101 come before anyone could set a handler: keep them.
-  private early: Buffer[] = []
+  private early: [Buffer, boolean][] = []
   private pending: Buffer | undefined
 
-  set onMessage(handler: (payload: Buffer) => void) {
+  set onMessage(handler: MessageHandler) {
     this.handler = handler
-    for (const payload of this.early.splice(0)) handler(payload)
+    for (const [payload, compressed] of this.early.splice(0)) handler(payload, compressed)
   }
 
   private constructor(readonly socket: Socket) {}
 
-  static connect(port: number, path: string, index: number): Promise<RawWebSocket> {
+  /** `deflate` offers permessage-deflate with no context takeover (each message compressed alone). */
+  static connect(port: number, path: string, index: number, deflate = false): Promise<RawWebSocket> {
     return new Promise((resolve, reject) => {
       const socket = connect({ port, host: '127.0.0.1', localAddress: localAddress(index) })
       socket.setNoDelay(true)
@@ -64,7 +68,11 @@ export class RawWebSocket {
       socket.once('error', reject)
       socket.write(
         `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n' +
+          (deflate
+            ? 'Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n'
+            : '') +
+          '\r\n',
       )
     })
   }
@@ -83,6 +91,7 @@ export class RawWebSocket {
     let offset = 0
     while (buf.length - offset >= 2) {
       const opcode = buf[offset]! & 0x0f
+      const compressed = (buf[offset]! & 0x40) !== 0
       let length = buf[offset + 1]! & 0x7f
       let start = offset + 2
       if (length === 126) {
@@ -99,8 +108,8 @@ export class RawWebSocket {
       offset = start + length
       if (opcode === 0x9) this.socket.write(frame(Buffer.from(payload), 0xa))
       else if (opcode === 0x1 || opcode === 0x2) {
-        if (this.handler) this.handler(payload)
-        else this.early.push(Buffer.from(payload))
+        if (this.handler) this.handler(payload, compressed)
+        else this.early.push([Buffer.from(payload), compressed])
       } else if (opcode === 0x8) this.socket.end()
     }
     if (offset < buf.length) this.pending = buf.subarray(offset)

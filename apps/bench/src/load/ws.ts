@@ -20,6 +20,11 @@ export interface WsLoadConfig {
   path?: string
   /** More server ports (other nodes): connections are spread over `port` and these, in turn. */
   morePorts?: number[]
+  /**
+   * Offer permessage-deflate (no context takeover) and publish text that compresses like prose:
+   * compressed deliveries are counted in order (each client's n-th message is publish n), not inflated.
+   */
+  deflate?: boolean
 }
 
 const subscribeFlumen = (ws: RawWebSocket): Promise<RawWebSocket> =>
@@ -45,8 +50,8 @@ const connectAll = async (config: WsLoadConfig): Promise<RawWebSocket[]> => {
         config.socketIo
           ? socketIoConnect(config.port, i + j)
           : config.flumen
-            ? RawWebSocket.connect(portFor(config, i + j), '/', i + j).then(subscribeFlumen)
-            : RawWebSocket.connect(config.port, config.path ?? '/', i + j),
+            ? RawWebSocket.connect(portFor(config, i + j), '/', i + j, config.deflate).then(subscribeFlumen)
+            : RawWebSocket.connect(config.port, config.path ?? '/', i + j, config.deflate),
       ),
     )
     sockets.push(...opened)
@@ -63,12 +68,26 @@ const encode = (config: WsLoadConfig, event: string, text: string): Buffer =>
         : text,
   )
 
+/** `length` characters of word-like text (deterministic): compresses about as JSON and prose do. */
+const prose = (length: number): string => {
+  const words = ['state', 'room', 'value', 'offset', 'alice', 'bob', 'deploy', 'cursor', 'online', 'ready']
+  let text = ''
+  let seed = 7
+  while (text.length < length) {
+    seed = (seed * 1103515245 + 12345) % 2147483648
+    text += `${words[seed % words.length]}${seed % 1000} `
+  }
+  return text.slice(0, length)
+}
+
 runLoad<WsLoadConfig>(async (config) => {
   const sockets = await connectAll(config)
   const histogram = new Histogram()
   let measuring = false
   let ops = 0
-  const padding = 'x'.repeat(Math.max(0, config.payloadBytes - 8))
+  const padding = config.deflate
+    ? prose(Math.max(0, config.payloadBytes - 8))
+    : 'x'.repeat(Math.max(0, config.payloadBytes - 8))
 
   if (config.mode === 'idle') {
     await checkpoint('connected')
@@ -120,10 +139,13 @@ runLoad<WsLoadConfig>(async (config) => {
     publisher.send(encode(config, 'b', `#${String(seq).padStart(6, '0')}#${padding}`))
   }
   for (const ws of sockets) {
-    ws.onMessage = (payload) => {
+    let received = 0
+    ws.onMessage = (payload, compressed) => {
       if (config.socketIo && answerSocketIoPing(ws, payload)) return
+      received++
       const at = payload.indexOf(0x23)
-      if (tracker.delivered(Number(payload.toString('latin1', at + 1, at + 7))) && running) publish()
+      const id = compressed ? received : Number(payload.toString('latin1', at + 1, at + 7))
+      if (tracker.delivered(id) && running) publish()
     }
   }
   for (let i = 0; i < (config.window ?? 4); i++) publish()

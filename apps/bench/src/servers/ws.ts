@@ -41,12 +41,18 @@ const impl = implementation([
   'flumen-sqlite-full',
   'flumen-hub-zod',
   'flumen-hub-valibot',
+  'flumen-hub-deflate',
+  'raw-deflate',
 ])
 const hash = 0x23
 
-if (impl === 'raw') {
+if (impl === 'raw' || impl === 'raw-deflate') {
   const server = createServer()
-  const wss = new WebSocketServer({ server })
+  // raw-deflate: ws's own permessage-deflate, compressing each message for each connection.
+  const wss = new WebSocketServer({
+    server,
+    perMessageDeflate: impl === 'raw-deflate' ? { threshold: 1024 } : false,
+  })
   wss.on('connection', (ws) => {
     ws.on('message', (data: Buffer, isBinary) => {
       if (data[0] === hash) {
@@ -140,7 +146,8 @@ if (impl === 'raw') {
         : undefined
   const hub = createHub({ presence: false, ...(engine && { engine }), ...(contract && { contract }) })
   const app = createApp()
-  app.get('/', hub.websocket(benchLimits))
+  // flumen-hub-deflate: permessage-deflate, each hub message compressed once for all peers.
+  app.get('/', hub.websocket({ ...benchLimits, perMessageDeflate: impl === 'flumen-hub-deflate' }))
   announce(await flumenServe(app, { port: 0, hostname: '127.0.0.1', plugins: [hub] }))
 } else {
   const server = createServer()
