@@ -1,22 +1,20 @@
 // The hub: topics, presence, history and recovery, RPC, over every transport. This file is its
 // public shape and the wiring of its parts (see each module's header for what it does).
-import type {
-  AnyContract,
-  MessageInputOf,
-  MethodArgumentOf,
-  MethodName,
-  MethodResultOf,
-  PublishOf,
-  StandardSchemaV1,
-  TopicName,
-  TopicOfPattern,
-} from '@flumen/contract'
+import type { AnyContract, StandardSchemaV1 } from '@flumen/contract'
 import type { Authorizer, FlumenPlugin, Peer, StreamPosition } from '@flumen/core'
 import { FlumenError, positiveInteger } from '@flumen/core'
 import type { SseOptions, SseRoute } from '@flumen/sse'
 import type { WebSocketOptions, WebSocketRoute } from '@flumen/ws'
 import type { Env } from 'hono'
 import { Access } from './access.js'
+import type {
+  HubMessage,
+  HubMethodData,
+  HubMethodName,
+  HubMethodResult,
+  HubTopic,
+  PublishRequest,
+} from './contract-types.js'
 import type { Engine, HistoryOptions } from './engine.js'
 import { memoryEngine } from './memory-engine.js'
 import type { CallContext, MethodHandler, MethodOptions } from './methods.js'
@@ -31,53 +29,8 @@ import { Subscriptions } from './subscriptions.js'
 import { Topics } from './topics.js'
 
 export type { AuthorizeRequest, Authorizer, HubAction } from '@flumen/core'
+export type { HubMessage, HubTopic, PublishRequest } from './contract-types.js'
 export type { CallContext, MethodOptions } from './methods.js'
-
-interface PublishRequestBase<User> {
-  readonly user: User
-  readonly peer: Peer<User>
-}
-
-/**
- * A client publish, as `beforePublish` sees it. With a contract, `pattern` says which topic of the
- * contract it is (and narrows `data`: `if (request.pattern === 'room:{id}')`), `params` its values.
- */
-export type PublishRequest<
-  User = unknown,
-  C extends AnyContract | undefined = undefined,
-> = C extends AnyContract
-  ? {
-      [P in keyof C['topics'] & string]: PublishRequestBase<User> & {
-        readonly topic: TopicOfPattern<P>
-        readonly pattern: P
-        readonly params: Readonly<Record<string, string>>
-        /** The client's data, after the topic's `publish` (or `message`) schema. */
-        readonly data: PublishOf<C, TopicOfPattern<P>>
-      }
-    }[keyof C['topics'] & string]
-  : PublishRequestBase<User> & {
-      readonly topic: string
-      /** The contract's pattern of the topic (with a contract). */
-      readonly pattern?: string
-      readonly params?: Readonly<Record<string, string>>
-      readonly data: unknown
-    }
-
-/** Topic names a hub publishes to: its contract's, or any string. */
-export type HubTopic<C extends AnyContract | undefined> = C extends AnyContract ? TopicName<C> : string
-/** What `hub.publish` takes for topic `T`. */
-export type HubMessage<C extends AnyContract | undefined, T extends string> = C extends AnyContract
-  ? MessageInputOf<C, T>
-  : unknown
-type HubMethodName<C extends AnyContract | undefined> = C extends AnyContract ? MethodName<C> : string
-type HubMethodData<C extends AnyContract | undefined, N extends string, Schema> = C extends AnyContract
-  ? MethodArgumentOf<C, N & MethodName<C>>
-  : Schema extends StandardSchemaV1
-    ? StandardSchemaV1.InferOutput<Schema>
-    : unknown
-type HubMethodResult<C extends AnyContract | undefined, N extends string> = C extends AnyContract
-  ? MethodResultOf<C, N & MethodName<C>> | Promise<MethodResultOf<C, N & MethodName<C>>>
-  : unknown
 
 /** How a user appears in presence: `id` counts a user once across tabs, `info` is what others see. */
 export type PresenceIdentity<User = unknown> = (user: User, peer: Peer<User>) => { id: string; info: unknown }

@@ -2,6 +2,7 @@
 // written to every socket that receives a message; compressed ones (RFC 7692) too, when every
 // message is compressed on its own (server_no_context_takeover).
 import { constants, deflateRawSync } from 'node:zlib'
+import type { PreparedFrame } from '@flumen/core'
 
 const writeHeader = (frame: Buffer, length: number, binary: boolean): number => {
   frame[0] = binary ? 0x82 : 0x81
@@ -48,4 +49,30 @@ export const encodeDeflatedFrame = (payload: Buffer, binary: boolean): Buffer =>
   const frame = encodeFrame(compressed, binary)
   frame[0]! |= 0x40 // RSV1: this message is compressed
   return frame
+}
+
+export const toBuffer = (data: string | Uint8Array): Buffer =>
+  typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+
+/** The frame's bytes on the wire, built by the first WebSocket peer that sends it. */
+export const wsWire = (frame: PreparedFrame): Buffer => {
+  frame.wire.ws ??= frame.parts
+    ? Buffer.concat(frame.parts.map(wsWire))
+    : typeof frame.data === 'string' && !frame.binary
+      ? encodeTextFrame(frame.data)
+      : encodeFrame(toBuffer(frame.data), frame.binary)
+  return frame.wire.ws
+}
+
+/**
+ * The frame's bytes for peers with permessage-deflate: each message of at least `threshold` bytes
+ * compressed once (by the first such peer) and written as is to all of them, smaller ones plain.
+ */
+export const deflatedWire = (frame: PreparedFrame, threshold: number): Buffer => {
+  frame.wire.wsDeflate ??= frame.parts
+    ? Buffer.concat(frame.parts.map((part) => deflatedWire(part, threshold)))
+    : (typeof frame.data === 'string' ? Buffer.byteLength(frame.data) : frame.data.byteLength) < threshold
+      ? wsWire(frame)
+      : encodeDeflatedFrame(toBuffer(frame.data), frame.binary)
+  return frame.wire.wsDeflate
 }

@@ -3,7 +3,7 @@ import { createId, ExpiryTimer } from '@flumen/core'
 import type { WebSocket } from 'ws'
 import type { WsReadyState, WsSendOptions } from './events.js'
 import { WsCloseEvent, WsErrorEvent, WsMessageEvent } from './events.js'
-import { encodeDeflatedFrame, encodeFrame, encodeTextFrame } from './frame.js'
+import { deflatedWire, encodeFrame, encodeTextFrame, toBuffer, wsWire } from './frame.js'
 import type { ResolvedOptions } from './options.js'
 
 /**
@@ -64,32 +64,6 @@ type WireMode = 'plain' | 'shared-deflate' | 'ws'
 const closeGraceMs = 2_000
 const noCompression = { compress: false }
 const rateLimitedReply = JSON.stringify({ type: 'error', code: 'RATE_LIMITED', message: 'Too many messages' })
-
-const toBuffer = (data: string | Uint8Array): Buffer =>
-  typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-
-/** The frame's bytes on the wire, built by the first WebSocket peer that sends it. */
-const wsWire = (frame: PreparedFrame): Buffer => {
-  frame.wire.ws ??= frame.parts
-    ? Buffer.concat(frame.parts.map(wsWire))
-    : typeof frame.data === 'string' && !frame.binary
-      ? encodeTextFrame(frame.data)
-      : encodeFrame(toBuffer(frame.data), frame.binary)
-  return frame.wire.ws
-}
-
-/**
- * The frame's bytes for peers with permessage-deflate: each message of at least `threshold` bytes
- * compressed once (by the first such peer) and written as is to all of them, smaller ones plain.
- */
-const deflatedWire = (frame: PreparedFrame, threshold: number): Buffer => {
-  frame.wire.wsDeflate ??= frame.parts
-    ? Buffer.concat(frame.parts.map((part) => deflatedWire(part, threshold)))
-    : (typeof frame.data === 'string' ? Buffer.byteLength(frame.data) : frame.data.byteLength) < threshold
-      ? wsWire(frame)
-      : encodeDeflatedFrame(toBuffer(frame.data), frame.binary)
-  return frame.wire.wsDeflate
-}
 
 /**
  * The `ws` argument of the handlers: the shape of Hono's WSContext (so hono/ws code ports
