@@ -35,6 +35,8 @@ export interface RunningServer {
   pid: number
   /** Forces garbage collection in the server and reads its memory. */
   memory(): Promise<{ rss: number; heapUsed: number }>
+  /** The server's event-loop delay (max, p99) since the previous call. */
+  loopDelay(): Promise<{ maxMs: number; p99Ms: number }>
   stop(): Promise<void>
 }
 
@@ -64,6 +66,13 @@ export const startServer = (file: string, impl: string, launch: ServerLaunch = {
               done({ rss: reply.rss!, heapUsed: reply.heapUsed! }),
             )
             child.send({ type: 'memory' })
+          }),
+        loopDelay: () =>
+          new Promise((done) => {
+            child.once('message', (reply: ServerMessage) =>
+              done({ maxMs: reply.maxMs!, p99Ms: reply.p99Ms! }),
+            )
+            child.send({ type: 'loop-delay' })
           }),
         stop: async () => {
           child.removeAllListeners('exit')

@@ -137,13 +137,15 @@ const uploadScenario = (id: string, parallel: number): Scenario => {
       },
     ],
     run: async (server) => {
+      await server.loopDelay() // from here on: the loop's delay during the uploads
       const sample = await measured(server, 'upload', { bytes, parallel })
       const peak = residentMemory(server.pid).peak
+      const delay = await server.loopDelay()
       return {
         ...sample,
         value: sample.extra!.mbPerSecond!,
         cpuUsPerOp: sample.cpuUsPerOp! * 1_048_576,
-        extra: { peakRssMiB: peak / 1_048_576 },
+        extra: { peakRssMiB: peak / 1_048_576, loopDelayMaxMs: delay.maxMs, loopDelayP99Ms: delay.p99Ms },
       }
     },
   }
@@ -320,6 +322,35 @@ const scenarios: Scenario[] = [
         socketIo: server.child.spawnargs.includes('socketio'),
         flumen: server.child.spawnargs.includes('flumen-hub'),
         window: 1,
+      }),
+  },
+  {
+    id: 'ws-reconnect-storm',
+    title: `Reconnect storm (${quick ? 300 : 1000} clients drop and reconnect at once; the hub's resubscribe from where they stood)`,
+    server: 'ws',
+    impls: [
+      { id: 'raw', label: 'raw ws, open again (reference)' },
+      { id: 'flumen-hub', label: 'Flumen hub: reconnect, subscribe with since, recover 5 missed' },
+      { id: 'flumen-hub-auth', label: 'the same behind @flumen/auth (JWT per upgrade)' },
+    ],
+    unit: 'reconnects/s',
+    higherIsBetter: true,
+    opsName: 'reconnect',
+    targets: [
+      { impl: 'flumen-hub', vs: 'raw', ratio: 0.9, label: 'reconnect storm ≥0.9x raw ws connects/s' },
+    ],
+    run: (server) =>
+      measured(server, 'ws', {
+        mode: 'storm',
+        socketIo: false,
+        flumen: server.child.spawnargs.some((arg) => arg.startsWith('flumen-hub')),
+        connections: quick ? 300 : 1000,
+        payloadBytes: 0,
+        missed: 5,
+        ...(server.child.spawnargs.includes('flumen-hub-auth') && {
+          jwtSecret: 'flumen-bench-secret-of-at-least-32-bytes',
+        }),
+        ...timing,
       }),
   },
   {

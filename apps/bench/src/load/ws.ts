@@ -1,12 +1,15 @@
 // WebSocket load: echo (messages/s and round-trip latency), fan-out (deliveries/s and
 // publish-to-delivery latency) and idle (connections held while the server's memory is read).
+
+import { SignJWT } from 'jose'
 import { Histogram } from './histogram.js'
-import { checkpoint, FanoutTracker, measureWindow, runLoad } from './protocol.js'
+import type { LoadResult } from './protocol.js'
+import { checkpoint, FanoutTracker, loadCpuPercent, measureWindow, notify, runLoad } from './protocol.js'
 import { answerSocketIoPing, RawWebSocket, socketIoConnect } from './raw-ws.js'
 
 export interface WsLoadConfig {
   port: number
-  mode: 'echo' | 'fanout' | 'idle'
+  mode: 'echo' | 'fanout' | 'idle' | 'storm'
   /** Speak Socket.IO's framing instead of plain messages. */
   socketIo: boolean
   /** Speak Flumen protocol v1: subscribe to `bench` first, publish with `echo`. */
@@ -25,6 +28,10 @@ export interface WsLoadConfig {
    * compressed deliveries are counted in order (each client's n-th message is publish n), not inflated.
    */
   deflate?: boolean
+  /** Storm: sign a JWT with this secret and send it as `?access_token=` (the auth variant). */
+  jwtSecret?: string
+  /** Storm: messages published while the clients are away, recovered on reconnect. */
+  missed?: number
 }
 
 const subscribeFlumen = (ws: RawWebSocket): Promise<RawWebSocket> =>
@@ -80,7 +87,105 @@ const prose = (length: number): string => {
   return text.slice(0, length)
 }
 
+/** Sends a subscribe to `bench` (from `since`) and resolves with the ack's position once it came. */
+const subscribeFrom = (
+  ws: RawWebSocket,
+  since: { epoch: string; offset: number } | undefined,
+  missed: number,
+): Promise<{ epoch: string; offset: number; recovered: boolean }> =>
+  new Promise((resolve) => {
+    let ack: { epoch: string; offset: number; recovered: boolean } | undefined
+    let messages = 0
+    ws.onMessage = (payload) => {
+      const message = JSON.parse(payload.toString()) as {
+        type: string
+        epoch: string
+        offset: number
+        recovered: boolean
+      }
+      if (message.type === 'ack') ack = message
+      else if (message.type === 'message') messages++
+      // Recovered: the ack, then every message published while away.
+      if (ack && (!since || !ack.recovered || messages >= missed)) resolve(ack)
+    }
+    ws.send(
+      Buffer.from(JSON.stringify({ type: 'subscribe', id: 1, topic: 'bench', ...(since && { since }) })),
+    )
+  })
+
+/**
+ * Reconnect storm: every client connected (and subscribed) drops at once; `missed` messages are
+ * published meanwhile; then all reconnect together, each subscribing from where it stood. The
+ * window is from the first reconnect to the last client recovered (raw ws: the last one open).
+ */
+const storm = async (config: WsLoadConfig): Promise<LoadResult> => {
+  // One user per client (the hub caps connections per user), signed before anything is measured.
+  const key = config.jwtSecret ? new TextEncoder().encode(config.jwtSecret) : undefined
+  const tokens = await Promise.all(
+    Array.from({ length: config.connections + 1 }, (_, i) =>
+      key
+        ? new SignJWT({ name: `user ${i}` })
+            .setProtectedHeader({ alg: 'HS256' })
+            .setSubject(`bench-user-${i}`)
+            .setExpirationTime('1h')
+            .sign(key)
+        : undefined,
+    ),
+  )
+  const missed = config.flumen ? (config.missed ?? 5) : 0
+  const connectOne = async (i: number): Promise<RawWebSocket> =>
+    RawWebSocket.connect(config.port, tokens[i] ? `/?access_token=${tokens[i]}` : '/', i)
+  const positions: ({ epoch: string; offset: number } | undefined)[] = []
+  for (let i = 0; i < config.connections; i += 200) {
+    const opened = await Promise.all(
+      Array.from({ length: Math.min(200, config.connections - i) }, async (_, j) => {
+        const ws = await connectOne(i + j)
+        positions[i + j] = config.flumen ? await subscribeFrom(ws, undefined, 0) : undefined
+        return ws
+      }),
+    )
+    for (const ws of opened) ws.close()
+  }
+  if (missed > 0) {
+    const publisher = await connectOne(config.connections)
+    for (let n = 0; n < missed; n++)
+      await new Promise<void>((resolve) => {
+        publisher.onMessage = (payload) => payload.includes('"ack"') && resolve()
+        publisher.send(Buffer.from(`{"type":"publish","id":${n + 1},"topic":"bench","data":"missed ${n}"}`))
+      })
+    publisher.close()
+  }
+  const histogram = new Histogram()
+  let recovered = 0
+  notify({ type: 'measure-start' })
+  const started = performance.now()
+  const cpuAtStart = process.cpuUsage()
+  const again = await Promise.all(
+    positions.map(async (since, i) => {
+      const ws = await connectOne(i)
+      if (config.flumen) {
+        const ack = await subscribeFrom(ws, since, missed)
+        if (ack.recovered) recovered++
+      }
+      histogram.record(performance.now() - started)
+      return ws
+    }),
+  )
+  const durationMs = performance.now() - started
+  notify({ type: 'measure-end' })
+  const loadCpu = loadCpuPercent(cpuAtStart, durationMs)
+  for (const ws of again) ws.close()
+  return {
+    ops: config.connections,
+    durationMs,
+    p50: histogram.percentile(0.5),
+    p99: histogram.percentile(0.99),
+    extra: { loadCpu, ...(config.flumen && { recovered }) },
+  }
+}
+
 runLoad<WsLoadConfig>(async (config) => {
+  if (config.mode === 'storm') return storm(config)
   const sockets = await connectAll(config)
   const histogram = new Histogram()
   let measuring = false

@@ -1,12 +1,17 @@
 // Runs inside every benchmarked server process: reports the port to the orchestrator over IPC
-// and answers its requests for a garbage collection and memory figures.
+// and answers its requests for a garbage collection and memory figures, and for the event-loop
+// delay since the last request (how long the loop was blocked: what other requests wait).
 import type { Server } from 'node:http'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 
 export interface ServerMessage {
-  type: 'ready' | 'memory'
+  type: 'ready' | 'memory' | 'loop-delay'
   port?: number
   rss?: number
   heapUsed?: number
+  /** Event-loop delay since the previous `loop-delay` request, in ms. */
+  maxMs?: number
+  p99Ms?: number
 }
 
 const send = (message: ServerMessage): void => {
@@ -25,7 +30,13 @@ const collect = async (): Promise<void> => {
 /** Announces the port of a listening server and serves the orchestrator's requests. */
 export const announce = (server: Server | { port: number }): void => {
   const port = 'port' in server ? server.port : (server.address() as { port: number }).port
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+  loopDelay.enable()
   process.on('message', (message: { type: string }) => {
+    if (message.type === 'loop-delay') {
+      send({ type: 'loop-delay', maxMs: loopDelay.max / 1e6, p99Ms: loopDelay.percentile(99) / 1e6 })
+      loopDelay.reset()
+    }
     if (message.type === 'memory') {
       void collect().then(() => {
         const usage = process.memoryUsage()

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { auth, jwt } from '@flumen/auth'
 import { createHub } from '@flumen/broadcast'
 import { redisEngine } from '@flumen/broadcast-redis'
 import { sqliteEngine } from '@flumen/broadcast-sqlite'
@@ -43,8 +44,10 @@ const impl = implementation([
   'flumen-hub-valibot',
   'flumen-hub-deflate',
   'raw-deflate',
+  'flumen-hub-auth',
 ])
 const hash = 0x23
+const benchJwtSecret = process.env.BENCH_JWT_SECRET ?? 'flumen-bench-secret-of-at-least-32-bytes'
 
 if (impl === 'raw' || impl === 'raw-deflate') {
   const server = createServer()
@@ -147,6 +150,10 @@ if (impl === 'raw' || impl === 'raw-deflate') {
   const hub = createHub({ presence: false, ...(engine && { engine }), ...(contract && { contract }) })
   const app = createApp()
   // flumen-hub-deflate: permessage-deflate, each hub message compressed once for all peers.
+  // flumen-hub-auth: a JWT (HS256, `?access_token=`, signed by the load with BENCH_JWT_SECRET) checked
+  // by @flumen/auth before every upgrade, as an app with sign-in has it.
+  if (impl === 'flumen-hub-auth')
+    app.use('/', auth({ strategies: [jwt({ secret: benchJwtSecret })], queryToken: true }))
   app.get('/', hub.websocket({ ...benchLimits, perMessageDeflate: impl === 'flumen-hub-deflate' }))
   announce(await flumenServe(app, { port: 0, hostname: '127.0.0.1', plugins: [hub] }))
 } else {
