@@ -2,8 +2,8 @@
 // table of operations, and answers with its ack, result or error.
 import { FlumenError, idOfUser, toFlumenError } from '@flumen/core'
 import type { Access } from './access.js'
-import type { Engine } from './engine.js'
 import type { PublishRequest } from './contract-types.js'
+import type { Engine } from './engine.js'
 import type { Methods } from './methods.js'
 import type { PeerState } from './peer-state.js'
 import type { InboundMessage } from './protocol.js'
