@@ -1,14 +1,24 @@
 // permessage-deflate with prepared frames: a message for many peers is compressed once, and the
 // same bytes inflate for every client that negotiated the route's terms (real `ws` clients).
 import { once } from 'node:events'
+import { existsSync } from 'node:fs'
 import type { FlumenBindings, FlumenServer } from '@flumen/core'
 import { createApp, prepareBatch, prepareFrame, serve } from '@flumen/core'
+import { chromium } from 'playwright-core'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import type { WebSocketRoute } from './index.js'
 import { upgradeWebSocket } from './index.js'
 
 type TestEnv = { Bindings: FlumenBindings; Variables: { user: unknown } }
+
+const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const hasChromium = existsSync(chromiumPath)
+if (!hasChromium) {
+  const message = `Chromium not found at ${chromiumPath}: apt-get install -y chromium`
+  if (process.env.CI) throw new Error(`${message} (required in CI)`)
+  console.warn(`\n\n!!! SKIPPING the Chromium permessage-deflate test !!!\n${message}\n\n`)
+}
 
 const servers: FlumenServer[] = []
 const clients: WebSocket[] = []
@@ -101,4 +111,40 @@ describe('permessage-deflate with prepared frames', () => {
       Array.from({ length: 20 }, (_, i) => [`m-${i}-ws`, `m-${i}-direct`]).flat(),
     )
   })
+
+  it.skipIf(!hasChromium)(
+    'inflates in Chromium’s native WebSocket, which offers permessage-deflate itself',
+    async () => {
+      const { route, url } = await start()
+      const browser = await chromium.launch({
+        executablePath: chromiumPath,
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run'],
+      })
+      try {
+        const page = await browser.newPage()
+        // A string, not a function: in this module `WebSocket` is the `ws` import, in the page the browser's.
+        const received = page.evaluate(`new Promise((resolve) => {
+          const ws = new WebSocket(${JSON.stringify(url)})
+          const texts = []
+          ws.onmessage = (event) => {
+            texts.push(event.data)
+            if (texts.length === 6) resolve({ extensions: ws.extensions, texts })
+          }
+        })`) as Promise<{ extensions: string; texts: string[] }>
+        await expect.poll(() => route.peers.size).toBe(1)
+        const sent: string[] = []
+        for (let version = 1; version <= 3; version++) {
+          const big = prepareFrame(documentOf(version))
+          for (const peer of route.peers) peer.send(prepareBatch([big, prepareFrame(`{"tick":${version}}`)]))
+          sent.push(documentOf(version), `{"tick":${version}}`)
+          expect(big.wire.wsDeflate).toBeInstanceOf(Buffer) // the shared compressed frame went out
+        }
+        const { extensions, texts } = await received
+        expect(extensions).toContain('server_no_context_takeover')
+        expect(texts).toEqual(sent)
+      } finally {
+        await browser.close()
+      }
+    },
+  )
 })
