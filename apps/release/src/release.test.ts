@@ -33,6 +33,9 @@ const publicPackages = [
   'create-flumen',
 ]
 
+/** The folder under packages/ of a public package. */
+const packageDir = (name: string): string => name.replace(/^@flumen\//, '')
+
 let registry: Registry
 let work: string
 let userConfig: string
@@ -136,19 +139,7 @@ describe('release rehearsal', () => {
   it('changeset version, then npm run release, publish every public package at 0.1.0', async () => {
     const copy = join(work, 'repo')
     await sh(copy, 'npx', ['changeset', 'version'], cleanEnv())
-    for (const dir of [
-      'core',
-      'ws',
-      'sse',
-      'broadcast',
-      'broadcast-redis',
-      'broadcast-sqlite',
-      'uploads',
-      'auth',
-      'client',
-      'contract',
-      'create-flumen',
-    ]) {
+    for (const dir of publicPackages.map(packageDir)) {
       const pkg = JSON.parse(await readFile(join(copy, 'packages', dir, 'package.json'), 'utf8')) as {
         version: string
         dependencies?: Record<string, string>

@@ -76,8 +76,8 @@ export class Access<User> {
   }
 
   /** The data a client publishes to `topic`, after the contract's schema (which may transform it). */
-  async validatePublish(topic: string, data: unknown): Promise<unknown> {
-    const spec = this.specOf(topic)
+  async validatePublish(topic: string, match: TopicMatch | undefined, data: unknown): Promise<unknown> {
+    const spec = match?.spec
     if (!spec) return data
     return validated(spec.publish ?? spec.message, data, 'BAD_REQUEST', `Invalid publish to ${topic}`)
   }
@@ -88,8 +88,13 @@ export class Access<User> {
    * travel as the schema's input (a transform shapes what receivers get, not what is stored). A
    * failure after a hook is the server's (INTERNAL): the client's data passed its schema.
    */
-  async checkStored(topic: string, data: unknown, fromHook: boolean): Promise<void> {
-    const spec = this.specOf(topic)
+  async checkStored(
+    topic: string,
+    match: TopicMatch | undefined,
+    data: unknown,
+    fromHook: boolean,
+  ): Promise<void> {
+    const spec = match?.spec
     if (!spec || (!fromHook && spec.publish === undefined)) return
     await validated(
       spec.message,

@@ -67,8 +67,9 @@ export class ProtocolSession<User> {
         if (key !== undefined && (typeof key !== 'string' || !publishKeyPattern.test(key)))
           throw new FlumenError('BAD_REQUEST', 'key must be 1-64 characters of A-Z a-z 0-9 _ -')
         await access.requireAllowed(state, 'publish', name)
-        const validated = await access.validatePublish(name, message.data)
-        const match = context.beforePublish && access.match(name)
+        // The topic's contract entry, looked up once for the publish's checks and its hook.
+        const match = access.match(name)
+        const validated = await access.validatePublish(name, match, message.data)
         const stamped = await context.beforePublish?.({
           user: state.user,
           peer: state.peer,
@@ -78,7 +79,7 @@ export class ProtocolSession<User> {
         })
         // Stored as sent (the schemas' input), or as the hook made it.
         const stored = stamped === undefined ? message.data : stamped
-        await access.checkStored(name, stored, stamped !== undefined)
+        await access.checkStored(name, match, stored, stamped !== undefined)
         const json = JSON.stringify(stored)
         if (json === undefined) throw new FlumenError('INTERNAL', 'beforePublish returned no JSON')
         const { offset } = await engine.publish(name, json, {
