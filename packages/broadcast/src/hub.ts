@@ -98,6 +98,14 @@ export interface HubOptions<User = unknown, C extends AnyContract | undefined = 
    */
   callTimeoutMs?: number
   /**
+   * Let subscribers ask for a topic's messages as deltas against the message before (`"delta":
+   * "fossil"` on a WebSocket subscribe, `?delta=fossil` on SSE; `@flumen/client`'s `delta` option):
+   * a topic whose messages are versions of one document then sends what changed, not the document.
+   * A delta is made once per message (not per subscriber); data over 256 KiB always goes in full.
+   * @default true
+   */
+  deltas?: boolean
+  /**
    * How deep arrays and objects may nest in a client message; deeper is BAD_REQUEST, found before
    * the message is parsed.
    * @default 32
@@ -237,6 +245,7 @@ export const createHub = <User = unknown, C extends AnyContract | undefined = un
     access,
     maxSubscriptions,
     identify !== undefined,
+    options.deltas ?? true,
     logError,
   )
   const peers = new Peers<User>(topics, subscriptions, identify)

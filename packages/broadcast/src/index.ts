@@ -1,4 +1,5 @@
 export type { StandardSchemaV1 } from '@flumen/contract'
+export { createDelta } from './delta.js'
 export type {
   Engine,
   EngineListener,

@@ -1,6 +1,7 @@
 // Wire protocol v1 (docs/protocol.md): envelopes the server sends, built by concatenation where
 // they carry already-serialized data, so a payload is never parsed and serialized again.
 import type { ErrorIssue, FlumenErrorCode } from '@flumen/core'
+import { deltaEncoding } from './delta-delivery.js'
 import type { EngineMessage, StreamPosition } from './engine.js'
 
 /** The WebSocket subprotocol of protocol v1. */
@@ -13,8 +14,19 @@ export const messageEnvelope = (message: EngineMessage, topicJson: string): stri
 export const ackEnvelope = (id: number, fields: Record<string, unknown> = {}): string =>
   JSON.stringify({ type: 'ack', id, ...fields })
 
-export const subscribeAck = (id: number | undefined, recovered: boolean, position: StreamPosition): string =>
-  JSON.stringify({ type: 'ack', id, recovered, epoch: position.epoch, offset: position.offset })
+/** The answer to a subscribe: the topic's position, and `"delta":"fossil"` when deltas follow. */
+export const subscribeAck = (
+  id: number | undefined,
+  { recovered, position, delta }: { recovered: boolean; position: StreamPosition; delta: boolean },
+): string =>
+  JSON.stringify({
+    type: 'ack',
+    id,
+    recovered,
+    epoch: position.epoch,
+    offset: position.offset,
+    ...(delta && { delta: deltaEncoding }),
+  })
 
 export const errorEnvelope = (
   id: number | undefined,
@@ -46,6 +58,7 @@ export interface InboundMessage {
   token?: unknown
   echo?: unknown
   key?: unknown
+  delta?: unknown
 }
 
 /** An idempotency key of a publish: what a client may send. */

@@ -8,6 +8,7 @@ import type { WebSocketEvents, WebSocketOptions, WebSocketRoute } from '@flumen/
 import { upgradeWebSocket } from '@flumen/ws'
 import type { Env } from 'hono'
 import type { Access } from './access.js'
+import { deltaEncoding } from './delta-delivery.js'
 import type { Peers } from './peers.js'
 import { errorEnvelope, protocolName } from './protocol.js'
 import type { ProtocolSession } from './session.js'
@@ -71,6 +72,9 @@ export const sseRoute = <User>(
     if (topics.length > maxSubscriptions)
       throw new FlumenError('BAD_REQUEST', `More than ${maxSubscriptions} topics on one stream`)
     for (const topic of topics) access.checkTopic(topic)
+    const delta = c.req.query('delta')
+    if (delta !== undefined && delta !== deltaEncoding)
+      throw new FlumenError('BAD_REQUEST', `delta must be "${deltaEncoding}"`)
     const since = decodeCursor(stream.lastEventId)
     const state = peers.attach(stream, stream.user)
     stream.onClose(() => peers.detach(stream))
@@ -79,7 +83,10 @@ export const sseRoute = <User>(
     for (const topic of topics) await access.requireAllowed(state, 'subscribe', topic)
     for (const topic of topics) {
       const from = since.get(topic)
-      const result = await subscriptions.subscribe(state, topic, from, () => {}, true)
+      const result = await subscriptions.subscribe(state, topic, from, () => {}, {
+        authorized: true,
+        delta: delta !== undefined,
+      })
       if (!stream.positions.has(topic)) stream.positions.set(topic, result.position)
       if (from && !result.recovered)
         stream.sendEvent({ event: 'reset', data: JSON.stringify({ topic, ...result.position }) })

@@ -3,6 +3,7 @@
 import { FlumenError, idOfUser, toFlumenError } from '@flumen/core'
 import type { Access } from './access.js'
 import type { PublishRequest } from './contract-types.js'
+import { deltaEncoding } from './delta-delivery.js'
 import type { Engine } from './engine.js'
 import type { Methods } from './methods.js'
 import type { PeerState } from './peer-state.js'
@@ -95,9 +96,18 @@ export class ProtocolSession<User> {
           topics.reply(state.peer, errorEnvelope(id, 'BAD_REQUEST', 'since must be { epoch, offset }'))
           return undefined
         }
+        const { delta } = message
+        if (delta !== undefined && delta !== deltaEncoding) {
+          topics.reply(state.peer, errorEnvelope(id, 'BAD_REQUEST', `delta must be "${deltaEncoding}"`))
+          return undefined
+        }
         return async () => {
-          await subscriptions.subscribe(state, message.topic, since, (recovered, position) =>
-            topics.reply(state.peer, subscribeAck(id, recovered, position)),
+          await subscriptions.subscribe(
+            state,
+            message.topic,
+            since,
+            (result) => topics.reply(state.peer, subscribeAck(id, result)),
+            { delta: delta !== undefined },
           )
           return undefined
         }

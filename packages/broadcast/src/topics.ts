@@ -1,17 +1,24 @@
 // The topics this node has subscribers for, and how their messages reach those subscribers: live
 // peers get each turn's messages together; peers still recovering keep them until their history
-// is sent; peers that just recovered skip what their history read already covered.
+// is sent; peers that just recovered skip what their history read already covered; peers that
+// asked for deltas get each message as a delta against the one before it when they have that one.
 import type { Peer, PreparedFrame, StreamPosition } from '@flumen/core'
 import { covers, prepareBatch, prepareFrame } from '@flumen/core'
+import type { DeltaBases } from './delta-delivery.js'
+import { deltaFrame, follows } from './delta-delivery.js'
 import type { Engine, EngineMessage, PresenceChange } from './engine.js'
 import type { TopicPresence } from './presence.js'
 import { applyPresenceChange, presenceEnvelope } from './presence.js'
 import { messageEnvelope } from './protocol.js'
 
-/** A message and its frame, prepared once for every peer of the topic. */
+/** A message and its frames, prepared once for every peer of the topic. */
 export interface PendingDelivery {
   readonly message: EngineMessage
   readonly frame: PreparedFrame
+  /** The topic's message before this one (offset - 1, same epoch), kept while it has delta peers. */
+  readonly previous: EngineMessage | undefined
+  /** The delta frame against `previous` (or the full frame when a delta would not be smaller). */
+  delta?: PreparedFrame
 }
 
 export interface TopicState<User> extends TopicPresence {
@@ -24,6 +31,10 @@ export interface TopicState<User> extends TopicPresence {
   readonly covered: Map<Peer<User>, StreamPosition>
   /** Messages of this turn not yet written to the live peers (see `flush`). */
   batch: PendingDelivery[] | undefined
+  /** Peers that asked for deltas, and the message each has last (the base of its next delta). */
+  readonly deltaPeers: DeltaBases<User>
+  /** The topic's last message, kept while it has delta peers: the next one's delta base. */
+  last: EngineMessage | undefined
   /** Resolves once the engine delivers the topic to this node (and its presence is loaded). */
   readonly ready: Promise<void>
 }
@@ -37,6 +48,17 @@ export const messageFrame = (message: EngineMessage, topicJson: string): Prepare
   prepareFrame(messageEnvelope(message, topicJson), {
     position: { topic: message.topic, epoch: message.epoch, offset: message.offset },
   })
+
+/** A message to deliver; `previous` (offset - 1 of the same epoch) lets it go as a delta. */
+export const deliveryOf = (
+  message: EngineMessage,
+  topicJson: string,
+  previous: EngineMessage | undefined,
+): PendingDelivery => ({
+  message,
+  frame: messageFrame(message, topicJson),
+  previous: previous && follows(previous, message) ? previous : undefined,
+})
 
 export class Topics<User> {
   private readonly topics = new Map<string, TopicState<User>>()
@@ -70,6 +92,8 @@ export class Topics<User> {
       recovering: new Map(),
       covered: new Map(),
       batch: undefined,
+      deltaPeers: new Map(),
+      last: undefined,
       connections: new Map(),
       users: new Map(),
       ready: this.engine.subscribe(name).then(async () => {
@@ -96,11 +120,30 @@ export class Topics<User> {
     this.send(peer, prepareFrame(text))
   }
 
+  /** Writes a message to one peer: as a delta when the peer asked for them and has its base. */
+  deliver(topic: TopicState<User>, peer: Peer<User>, delivery: PendingDelivery): void {
+    if (topic.deltaPeers.size === 0 || !topic.deltaPeers.has(peer)) {
+      this.send(peer, delivery.frame)
+      return
+    }
+    const base = topic.deltaPeers.get(peer)
+    const { previous } = delivery
+    const frame =
+      base !== undefined && previous !== undefined && follows(base, delivery.message)
+        ? deltaFrame(delivery, topic.topicJson)
+        : delivery.frame
+    const sent = peer.send(frame)
+    if (sent) this.counters.delivered++
+    topic.deltaPeers.set(peer, sent ? delivery.message : undefined)
+  }
+
   /** A message from the engine: queued for this turn's write to the topic's peers. */
   readonly onMessage = (message: EngineMessage): void => {
     const topic = this.topics.get(message.topic)
     if (!topic) return
-    const delivery = { message, frame: messageFrame(message, topic.topicJson) }
+    const withDeltas = topic.deltaPeers.size > 0
+    const delivery = deliveryOf(message, topic.topicJson, withDeltas ? topic.last : undefined)
+    topic.last = withDeltas ? message : undefined
     if (topic.recovering.size > 0) for (const pending of topic.recovering.values()) pending.push(delivery)
     if (topic.live.size === 0) return
     if (topic.batch) topic.batch.push(delivery)
@@ -156,28 +199,48 @@ export class Topics<User> {
       handled = new Set(topic.covered.keys())
       for (const [peer, mark] of topic.covered) {
         let passed = false
-        for (const { message, frame } of batch) {
-          if (covers(mark, message)) continue
+        for (const delivery of batch) {
+          if (covers(mark, delivery.message)) continue
           passed = true
-          if (message.origin !== peer.id) this.send(peer, frame)
+          if (delivery.message.origin !== peer.id) this.deliver(topic, peer, delivery)
         }
         if (passed) topic.covered.delete(peer)
       }
     }
+    const withDeltas = topic.deltaPeers.size > 0
     if (batch.length === 1) {
-      const { message, frame } = batch[0]!
+      const delivery = batch[0]!
+      const { origin } = delivery.message
       for (const peer of topic.live)
-        if (peer.id !== message.origin && !handled?.has(peer)) this.send(peer, frame)
+        if (peer.id !== origin && !handled?.has(peer))
+          if (withDeltas) this.deliver(topic, peer, delivery)
+          else this.send(peer, delivery.frame)
       return
     }
     const origins = new Set<string>()
     for (const { message } of batch) if (message.origin !== undefined) origins.add(message.origin)
     const all = prepareBatch(batch.map((pending) => pending.frame))
+    // Delta peers that have the message before the batch get the batch's deltas, one write too.
+    const first = batch[0]!
+    const last = batch[batch.length - 1]!
+    let deltas: PreparedFrame | undefined
     for (const peer of topic.live) {
       if (handled?.has(peer)) continue
       if (origins.size > 0 && origins.has(peer.id)) {
-        for (const { message, frame } of batch) if (message.origin !== peer.id) this.send(peer, frame)
-      } else if (peer.send(all)) this.counters.delivered += batch.length
+        for (const delivery of batch)
+          if (delivery.message.origin !== peer.id) this.deliver(topic, peer, delivery)
+        continue
+      }
+      const base = withDeltas ? topic.deltaPeers.get(peer) : undefined
+      if (base !== undefined && first.previous !== undefined && follows(base, first.message)) {
+        deltas ??= prepareBatch(batch.map((pending) => deltaFrame(pending, topic.topicJson)))
+        const sent = peer.send(deltas)
+        if (sent) this.counters.delivered += batch.length
+        topic.deltaPeers.set(peer, sent ? last.message : undefined)
+      } else if (peer.send(all)) {
+        this.counters.delivered += batch.length
+        if (withDeltas && topic.deltaPeers.has(peer)) topic.deltaPeers.set(peer, last.message)
+      } else if (withDeltas && topic.deltaPeers.has(peer)) topic.deltaPeers.set(peer, undefined)
     }
   }
 }

@@ -1,5 +1,6 @@
 import type { AnyContract, MessageOf, TopicOfPattern } from '@flumen/contract'
 import { check } from '@flumen/contract'
+import { DeltaBases } from './delta.js'
 import { FlumenClientError } from './errors.js'
 
 /** A hub message of a contract's topic, checked: narrow it by `pattern`. */
@@ -35,6 +36,13 @@ export interface EventStreamOptions<C extends AnyContract | undefined = undefine
   onInvalid?: (error: FlumenClientError) => void
   /** Headers for every (re)connect; a function is called each time (fresh tokens). */
   headers?: Record<string, string> | (() => Record<string, string> | Promise<Record<string, string>>)
+  /**
+   * Ask `hub.sse()` for deltas (adds `delta=fossil` to the URL) and turn them back into full
+   * messages: `data` is always the full `{"type":"message",…}`. A delta that does not apply makes
+   * the stream reconnect from the event before it, whose successors come in full.
+   * @default false
+   */
+  delta?: boolean
   /** Resume after this id (sent as `Last-Event-ID`). */
   lastEventId?: string
   /**
@@ -77,6 +85,8 @@ export const openEventStream = <C extends AnyContract | undefined = undefined>(
   options.signal?.addEventListener('abort', () => controller.abort(), { once: true })
   let iterating = false
   const { contract } = options
+  const deltaBases = options.delta === true ? new DeltaBases() : undefined
+  const streamUrl = deltaBases ? `${url}${url.includes('?') ? '&' : '?'}delta=fossil` : url
   const onInvalid =
     options.onInvalid ?? ((error: FlumenClientError) => console.error('[flumen/client]', error))
 
@@ -117,6 +127,42 @@ export const openEventStream = <C extends AnyContract | undefined = undefined>(
     return { ...event, message: message as StreamEvent<C>['message'] }
   }
 
+  /**
+   * With `delta`: the event with its delta applied (a full message recorded as the next base);
+   * undefined when the delta does not apply.
+   */
+  const undelta = (event: StreamEvent<C>): StreamEvent<C> | undefined => {
+    if (!deltaBases || event.event !== 'message') return event
+    let envelope: {
+      type?: unknown
+      topic?: unknown
+      data?: unknown
+      delta?: unknown
+      epoch?: unknown
+      offset?: unknown
+    }
+    try {
+      envelope = JSON.parse(event.data) as typeof envelope
+    } catch {
+      return event
+    }
+    if (envelope?.type !== 'message' || typeof envelope.topic !== 'string') return event
+    const { topic } = envelope
+    const epoch = String(envelope.epoch)
+    const offset = Number(envelope.offset)
+    if (typeof envelope.delta !== 'string') {
+      deltaBases.record(topic, epoch, offset, envelope.data)
+      return event
+    }
+    try {
+      const text = deltaBases.apply(topic, epoch, offset, envelope.delta)
+      const data = `{"type":"message","topic":${JSON.stringify(topic)},"data":${text},"epoch":${JSON.stringify(epoch)},"offset":${offset}}`
+      return { ...event, data }
+    } catch {
+      return undefined
+    }
+  }
+
   async function* read(): AsyncGenerator<StreamEvent<C>> {
     const decoder = new TextDecoder()
     while (!controller.signal.aborted) {
@@ -124,7 +170,7 @@ export const openEventStream = <C extends AnyContract | undefined = undefined>(
       try {
         const headers =
           typeof options.headers === 'function' ? await options.headers() : (options.headers ?? {})
-        response = await fetchImpl(url, {
+        response = await fetchImpl(streamUrl, {
           headers: {
             accept: 'text/event-stream',
             'cache-control': 'no-cache',
@@ -149,6 +195,10 @@ export const openEventStream = <C extends AnyContract | undefined = undefined>(
       let buffer = ''
       let data: string[] = []
       let event = ''
+      // The id before the event being read: where to resume from when its delta does not apply.
+      let resumeId = lastEventId
+      let resync = false
+      deltaBases?.clear() // a new stream starts every topic with a full message
       // A reader rather than `for await`: Safari's ReadableStream is not async-iterable.
       const reader = response.body.getReader()
       try {
@@ -163,13 +213,16 @@ export const openEventStream = <C extends AnyContract | undefined = undefined>(
             newline = buffer.search(/\r\n|\r|\n/)
             if (line === '') {
               if (data.length > 0) {
-                const next = await checked({
-                  event: event || 'message',
-                  data: data.join('\n'),
-                  id: lastEventId,
-                })
+                const whole = undelta({ event: event || 'message', data: data.join('\n'), id: lastEventId })
+                if (!whole) {
+                  lastEventId = resumeId
+                  resync = true
+                  break
+                }
+                const next = await checked(whole)
                 if (next) yield next
               }
+              resumeId = lastEventId
               data = []
               event = ''
               continue
@@ -183,6 +236,7 @@ export const openEventStream = <C extends AnyContract | undefined = undefined>(
             else if (field === 'id' && !value.includes('\0')) lastEventId = value
             else if (field === 'retry' && /^\d+$/.test(value)) retryMs = Number(value)
           }
+          if (resync) break
         }
       } catch {
         // the network dropped: reconnect below
@@ -190,8 +244,8 @@ export const openEventStream = <C extends AnyContract | undefined = undefined>(
         // Also reached when the consumer stops iterating: the response must not stay open.
         reader.cancel().catch(() => {})
       }
-      if (controller.signal.aborted || !reconnect) return
-      await wait(retryMs, controller.signal)
+      if (controller.signal.aborted || (!reconnect && !resync)) return
+      if (!resync) await wait(retryMs, controller.signal)
     }
   }
 

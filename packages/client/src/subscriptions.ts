@@ -2,6 +2,7 @@
 // again on every connection from where it stands (the server sends what was missed, or says the
 // gap is lost: a `reset`), duplicates of a recovery dropped, presence kept per topic.
 import type { ContractChecks } from './contract-checks.js'
+import { DeltaBases } from './delta.js'
 import type { EventSink } from './emitter.js'
 import { FlumenClientError } from './errors.js'
 import type { ServerMessage, StreamPosition } from './protocol.js'
@@ -17,6 +18,14 @@ export interface MessageMeta {
 export interface SubscribeOptions {
   /** Start from a known position (e.g. saved across page loads) instead of now. */
   since?: { epoch: string; offset: number }
+  /**
+   * Ask for the topic's messages as deltas against the message before (when the hub allows it):
+   * for topics whose messages are versions of one document. Handlers get full data either way; a
+   * delta that does not apply makes the client resubscribe from where it stands, in full. The
+   * first subscriber of a topic decides.
+   * @default false
+   */
+  delta?: boolean
 }
 
 export interface Subscription {
@@ -49,6 +58,11 @@ interface Topic {
   settle: { resolve(value: { recovered: boolean }): void; reject(err: FlumenClientError): void } | undefined
   /** Subscribes refused for a passing reason (UNAVAILABLE…) in a row: the backoff of the next try. */
   failures: number
+  /** Deltas asked for; `deltas` is true while the server sends them. */
+  readonly askDelta: boolean
+  deltas: boolean
+  /** A delta did not apply: messages are dropped until the topic is subscribed again. */
+  resyncing: boolean
 }
 
 /** Refusals that say the topic itself is not to be had: the subscription ends. Others are retried. */
@@ -73,6 +87,9 @@ export interface SubscriptionsContext {
 
 export class Subscriptions {
   private readonly topics = new Map<string, Topic>()
+  private readonly deltaBases = new DeltaBases()
+  /** Connections so far: a resync started on one connection does not subscribe on the next. */
+  private connections = 0
   private closed = false
 
   constructor(private readonly context: SubscriptionsContext) {}
@@ -94,6 +111,9 @@ export class Subscriptions {
         ready,
         settle,
         failures: 0,
+        askDelta: options.delta === true,
+        deltas: false,
+        resyncing: false,
       }
       entry = created
       this.topics.set(topic, created)
@@ -111,6 +131,7 @@ export class Subscriptions {
         current.handlers.delete(handler)
         if (current.handlers.size > 0 || this.topics.get(topic) !== current) return
         this.topics.delete(topic)
+        this.deltaBases.forget(topic)
         if (this.context.isOpen() && current.live)
           await this.context.requests.request({ type: 'unsubscribe', topic }).catch(() => {})
       },
@@ -119,6 +140,8 @@ export class Subscriptions {
 
   /** A connection opened: every topic is asked for again, from where it stands. */
   resubscribe(): void {
+    this.connections++
+    this.deltaBases.clear() // a new connection starts every delta topic with a full message
     for (const entry of this.topics.values()) entry.live = false
     for (const [topic, entry] of this.topics) this.send(topic, entry)
   }
@@ -137,18 +160,27 @@ export class Subscriptions {
   onMessage(message: ServerMessage): void {
     const topic = String(message.topic)
     const entry = this.topics.get(topic)
-    if (!entry) return
+    if (!entry || entry.resyncing) return
     const at = { epoch: String(message.epoch), offset: Number(message.offset) }
     const position = entry.position
     // Already seen (a recovery overlapping live delivery): drop.
     if (position && covers(position, at)) return
+    let data = message.data
+    if (typeof message.delta === 'string') {
+      try {
+        data = JSON.parse(this.deltaBases.apply(topic, at.epoch, at.offset, message.delta))
+      } catch {
+        this.resync(topic, entry)
+        return
+      }
+    } else if (entry.deltas) this.deltaBases.record(topic, at.epoch, at.offset, data)
     // Another epoch while live: the server's history is not the one this client followed (it was
     // lost); what came between cannot be known, so the app resyncs.
     if (position && position.epoch !== at.epoch)
       this.context.events.emit('reset', { topic, epoch: at.epoch, offset: at.offset - 1 })
     entry.position = at
     const meta = { topic, ...at }
-    this.context.checks.message(topic, message.data, (data) => {
+    this.context.checks.message(topic, data, (data) => {
       for (const handler of entry.handlers) {
         try {
           handler(data, meta)
@@ -175,6 +207,25 @@ export class Subscriptions {
     this.context.events.emit('presence', { topic, members: [...entry.members.values()] })
   }
 
+  /**
+   * A delta that did not apply (a message this client does not have, or a corrupt one): the topic
+   * is subscribed again from the last message that reached the handlers, whose successors come in
+   * full. Meanwhile its messages are dropped (the resubscribe brings them again).
+   */
+  private resync(topic: string, entry: Topic): void {
+    entry.resyncing = true
+    entry.live = false
+    this.deltaBases.forget(topic)
+    const connection = this.connections
+    void this.context.requests
+      .request({ type: 'unsubscribe', topic })
+      .catch(() => {})
+      .then(() => {
+        if (this.topics.get(topic) === entry && connection === this.connections && this.context.isOpen())
+          this.send(topic, entry)
+      })
+  }
+
   private settleClosed(entry: Topic): void {
     entry.settle?.reject(new FlumenClientError('CLOSED', 'The client closed'))
     entry.settle = undefined
@@ -183,9 +234,12 @@ export class Subscriptions {
   private send(topic: string, entry: Topic): void {
     const since = entry.position
     const { requests, events } = this.context
-    requests.request({ type: 'subscribe', topic, ...(since && { since }) }).then(
+    const delta = entry.askDelta ? { delta: 'fossil' } : {}
+    requests.request({ type: 'subscribe', topic, ...(since && { since }), ...delta }).then(
       (ack) => {
         const position = { epoch: String(ack.epoch), offset: Number(ack.offset) }
+        entry.deltas = ack.delta === 'fossil'
+        entry.resyncing = false
         // Recovered: the missed messages follow and move the position; otherwise start from now.
         if (!since || ack.recovered !== true) entry.position = position
         entry.live = true
