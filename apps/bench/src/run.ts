@@ -309,6 +309,34 @@ const scenarios: Scenario[] = [
       }),
   },
   {
+    id: 'ws-fanout-delta',
+    title: `State document fan-out (${quick ? 300 : 1000} clients, ~10 KB JSON, 4 fields change per publish)`,
+    server: 'ws',
+    impls: [
+      { id: 'flumen-hub', label: 'Flumen hub, whole messages (reference)' },
+      { id: 'flumen-hub-delta', label: 'Flumen hub, deltas (subscribe with delta: fossil)' },
+    ],
+    unit: 'deliveries/s',
+    higherIsBetter: true,
+    opsName: 'delivery',
+    targets: [
+      {
+        impl: 'flumen-hub-delta',
+        vs: 'flumen-hub',
+        metric: 'bytesPerDelivery',
+        ratio: 0.2,
+        label: 'deltas: ≥5x fewer bytes per delivery than whole messages',
+      },
+    ],
+    run: (server) =>
+      measured(server, 'ws', {
+        ...hubFanout,
+        connections: quick ? 300 : 1000,
+        stateDocument: true,
+        delta: server.child.spawnargs.includes('flumen-hub-delta'),
+      }),
+  },
+  {
     id: 'ws-fanout-one',
     title: `Hub fan-out with one publish in flight (${quick ? 500 : 2000} clients: no batching help)`,
     server: 'ws',

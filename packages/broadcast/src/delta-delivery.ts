@@ -7,13 +7,13 @@ import type { EngineMessage } from './engine.js'
 import type { PendingDelivery } from './topics.js'
 
 /** The delta encoding a subscribe may ask for (`"delta":"fossil"`), as Centrifugo names it. */
-export const deltaEncoding = 'fossil'
+export const deltaEncoding: string = 'fossil'
 
 /**
  * Data longer than this goes in full: the encoder's time grows with the data, and one publisher's
  * large messages should not cost every topic's delivery.
  */
-export const maxDeltaDataLength = 256 * 1024
+export const maxDeltaDataLength: number = 256 * 1024
 
 /** Delta peers of a topic and the message each has last: its next delta's base (none yet: undefined). */
 export type DeltaBases<User> = Map<Peer<User>, StreamPosition | undefined>

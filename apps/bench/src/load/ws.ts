@@ -32,14 +32,37 @@ export interface WsLoadConfig {
   jwtSecret?: string
   /** Storm: messages published while the clients are away, recovered on reconnect. */
   missed?: number
+  /**
+   * Fan-out of a ~10 KB state document (a few fields change per publish) instead of text; each
+   * client's n-th message is publish n. Reports bytes per delivery.
+   */
+  stateDocument?: boolean
+  /** Subscribe with `"delta":"fossil"` (the hub sends deltas against the previous message). */
+  delta?: boolean
 }
 
-const subscribeFlumen = (ws: RawWebSocket): Promise<RawWebSocket> =>
+const subscribeFlumen = (config: WsLoadConfig, ws: RawWebSocket): Promise<RawWebSocket> =>
   new Promise((resolve) => {
     ws.onMessage = (payload) => {
       if (payload.includes('"ack"')) resolve(ws)
     }
-    ws.send(Buffer.from('{"type":"subscribe","id":1,"topic":"bench"}'))
+    ws.send(
+      Buffer.from(`{"type":"subscribe","id":1,"topic":"bench"${config.delta ? ',"delta":"fossil"' : ''}}`),
+    )
+  })
+
+/** Version `version` of a board of 120 tasks (~10 KB of JSON): four fields change per version. */
+const stateDocument = (version: number): string =>
+  JSON.stringify({
+    board: 'release-train',
+    version,
+    tasks: Array.from({ length: 120 }, (_, i) => ({
+      id: i,
+      title: `Task ${i}: ship the thing`,
+      owner: ['alice', 'bob', 'carol'][i % 3],
+      done: i < version % 120,
+      points: (i * 7 + (i % 60 === version % 60 ? version : 0)) % 100,
+    })),
   })
 
 const portFor = (config: WsLoadConfig, index: number): number => {
@@ -57,7 +80,9 @@ const connectAll = async (config: WsLoadConfig): Promise<RawWebSocket[]> => {
         config.socketIo
           ? socketIoConnect(config.port, i + j)
           : config.flumen
-            ? RawWebSocket.connect(portFor(config, i + j), '/', i + j, config.deflate).then(subscribeFlumen)
+            ? RawWebSocket.connect(portFor(config, i + j), '/', i + j, config.deflate).then((ws) =>
+                subscribeFlumen(config, ws),
+              )
             : RawWebSocket.connect(config.port, config.path ?? '/', i + j, config.deflate),
       ),
     )
@@ -238,18 +263,29 @@ runLoad<WsLoadConfig>(async (config) => {
   let seq = 0
   let running = true
   const publisher = sockets[0]!
+  let bytes = 0
   const publish = (): void => {
     seq++
     tracker.sent(seq)
-    publisher.send(encode(config, 'b', `#${String(seq).padStart(6, '0')}#${padding}`))
+    publisher.send(
+      config.stateDocument
+        ? Buffer.from(`{"type":"publish","topic":"bench","data":${stateDocument(seq)},"echo":true}`)
+        : encode(config, 'b', `#${String(seq).padStart(6, '0')}#${padding}`),
+    )
   }
+  const messageStart = Buffer.from('{"type":"message"')
   for (const ws of sockets) {
     let received = 0
     ws.onMessage = (payload, compressed) => {
       if (config.socketIo && answerSocketIoPing(ws, payload)) return
+      if (config.stateDocument) {
+        if (payload.compare(messageStart, 0, messageStart.length, 0, messageStart.length) !== 0) return
+        if (tracker.measuring) bytes += payload.length
+      }
       received++
       const at = payload.indexOf(0x23)
-      const id = compressed ? received : Number(payload.toString('latin1', at + 1, at + 7))
+      const id =
+        compressed || config.stateDocument ? received : Number(payload.toString('latin1', at + 1, at + 7))
       if (tracker.delivered(id) && running) publish()
     }
   }
@@ -264,6 +300,9 @@ runLoad<WsLoadConfig>(async (config) => {
     durationMs,
     p50: histogram.percentile(0.5),
     p99: histogram.percentile(0.99),
-    extra: { loadCpu },
+    extra: {
+      loadCpu,
+      ...(config.stateDocument && { bytesPerDelivery: bytes / Math.max(1, tracker.deliveries) }),
+    },
   }
 })
