@@ -1,5 +1,6 @@
-// Upload load: `parallel` multipart uploads of `bytes` each over raw sockets, written with
-// backpressure, while one keep-alive connection GETs /ping every 20 ms for latency.
+// Upload load: `rounds` times `parallel` multipart uploads of `bytes` each over raw sockets, written
+// with backpressure, while 4 keep-alive connections GET /ping every 20 ms each (200 req/s) for
+// latency. Rounds make the window long enough for a p99 of thousands of pings, not dozens.
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { Histogram } from './histogram.js'
@@ -10,7 +11,11 @@ export interface UploadLoadConfig {
   port: number
   bytes: number
   parallel: number
+  /** Rounds of `parallel` uploads, one after the other. @default 1 */
+  rounds?: number
 }
+
+const pingers = 4
 
 const chunk = randomBytes(1 << 20)
 const boundary = 'flumenbenchboundary7MA4YWxkTrZu0gW'
@@ -53,32 +58,40 @@ const upload = async (
 runLoad<UploadLoadConfig>(async (config) => {
   const expected = expectedHash(config.bytes)
   const histogram = new Histogram()
-  const pinger = await RawHttpConnection.open(config.port, 0)
+  const connections = await Promise.all(
+    Array.from({ length: pingers }, (_, i) => RawHttpConnection.open(config.port, i)),
+  )
   let running = true
-  // Started now, awaited after the uploads: it must not reject unobserved meanwhile.
-  const ping = (async () => {
-    const request = Buffer.from(getRequest('/ping'))
+  // Started now, awaited after the uploads: they must not reject unobserved meanwhile.
+  const request = Buffer.from(getRequest('/ping'))
+  const pings = connections.map(async (pinger, i) => {
+    await sleep((20 / pingers) * i) // spread over the 20 ms
     while (running) {
       const started = performance.now()
       await pinger.request(request)
       histogram.record(performance.now() - started)
       await sleep(20)
     }
-  })()
-  ping.catch(() => {})
+  })
+  for (const ping of pings) ping.catch(() => {})
+  const rounds = config.rounds ?? 1
   notify({ type: 'measure-start' })
   const started = performance.now()
-  const results = await Promise.all(
-    Array.from({ length: config.parallel }, (_, i) => upload(config.port, config.bytes, i)),
-  )
+  const results: { sha256: string; size: number }[] = []
+  for (let round = 0; round < rounds; round++)
+    results.push(
+      ...(await Promise.all(
+        Array.from({ length: config.parallel }, (_, i) => upload(config.port, config.bytes, i)),
+      )),
+    )
   const durationMs = performance.now() - started
   notify({ type: 'measure-end' })
   running = false
-  await ping
-  pinger.close()
+  await Promise.all(pings)
+  for (const pinger of connections) pinger.close()
   const mismatches = results.filter((r) => r.sha256 !== expected || r.size !== config.bytes).length
   if (mismatches > 0) throw new Error(`${mismatches} uploads came back with a wrong size or SHA-256`)
-  const totalBytes = config.bytes * config.parallel
+  const totalBytes = config.bytes * config.parallel * rounds
   return {
     ops: totalBytes,
     durationMs,

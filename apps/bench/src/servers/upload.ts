@@ -1,7 +1,7 @@
 // Multipart upload of one file field `file`, hashed with SHA-256 and written to a temp file
 // (removed after), answering { size, sha256 }; GET /ping measures latency beside the upload.
 import { createHash, randomUUID } from 'node:crypto'
-import { createWriteStream } from 'node:fs'
+import { createWriteStream, rmSync } from 'node:fs'
 import { rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
@@ -50,7 +50,9 @@ if (impl === 'busboy') {
   server.listen(0, '127.0.0.1', () => announce(server))
 } else if (impl === 'flumen') {
   // The same work as the raw row: stream to a temp file with SHA-256, answer, remove the file.
-  const storage = diskStorage({ dir: join(tmpdir(), `flumen-bench-uploads-${process.pid}`) })
+  const dir = join(tmpdir(), `flumen-bench-uploads-${process.pid}`)
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
+  const storage = diskStorage({ dir })
   const app = createApp()
   app.get('/ping', (c) => c.text('pong'))
   app.post(
