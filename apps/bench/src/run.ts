@@ -185,20 +185,29 @@ const scenarios: Scenario[] = [
   },
   {
     id: 'ws-echo',
-    title: 'WebSocket echo (64 connections, 32-byte text, one in flight each)',
+    title: 'WebSocket echo (100 connections, 64-byte text, one in flight each)',
     server: 'ws',
     impls: wsImpls,
     unit: 'msg/s',
     higherIsBetter: true,
     opsName: 'msg',
-    targets: [{ impl: 'flumen', vs: 'raw', ratio: 0.95, label: 'echo ≥0.95x raw ws' }],
-    fullReps: 5,
+    targets: [
+      { impl: 'flumen', vs: 'raw', ratio: 0.95, label: 'echo ≥0.95x raw ws' },
+      {
+        impl: 'flumen',
+        vs: 'raw',
+        metric: 'cpuUsPerOp',
+        ratio: 1.0,
+        label: 'echo server CPU per message ≤1.0x raw ws',
+      },
+    ],
+    fullReps: 9,
     run: (server) =>
       measured(server, 'ws', {
         mode: 'echo',
         socketIo: server.child.spawnargs.includes('socketio'),
-        connections: 64,
-        payloadBytes: 32,
+        connections: 100,
+        payloadBytes: 64,
         ...timing,
       }),
   },
@@ -355,7 +364,7 @@ const scenarios: Scenario[] = [
   },
   {
     id: 'ws-reconnect-storm',
-    title: `Reconnect storm (${quick ? 300 : 1000} clients drop and reconnect at once; the hub's resubscribe from where they stood)`,
+    title: `Reconnect storm (${quick ? 300 : 1000} clients drop and reconnect at once, ${quick ? 1 : 5} times; the hub's resubscribe from where they stood)`,
     server: 'ws',
     impls: [
       { id: 'raw', label: 'raw ws, open again (reference)' },
@@ -376,6 +385,7 @@ const scenarios: Scenario[] = [
         connections: quick ? 300 : 1000,
         payloadBytes: 0,
         missed: 5,
+        rounds: quick ? 1 : 5,
         ...(server.child.spawnargs.includes('flumen-hub-auth') && {
           jwtSecret: 'flumen-bench-secret-of-at-least-32-bytes',
         }),
@@ -463,8 +473,20 @@ interface Row {
   cpuUsPerOp?: number
   extra: Record<string, number>
   samples: number[]
+  cpuSamples: number[]
+  /** Lowest and highest ratio to the reference of one repetition (runs paired by repetition). */
+  ratioRange: [number, number]
+  /** Median server CPU per op over the reference's, and its range over the repetitions. */
+  cpuRatio: number
+  cpuRatioRange: [number, number]
   /** Repetitions in which this implementation failed (crashed, errored, wrong result). */
   failed: number
+}
+
+/** min and max of a[i] / b[i] over the repetitions both have. */
+const pairedRange = (a: number[], b: number[]): [number, number] => {
+  const ratios = a.slice(0, b.length).map((value, i) => value / b[i]!)
+  return ratios.length === 0 ? [Number.NaN, Number.NaN] : [Math.min(...ratios), Math.max(...ratios)]
 }
 
 const summarize = (
@@ -487,11 +509,20 @@ const summarize = (
         extraKeys.map((k) => [k, median(list.map((s) => s.extra?.[k] ?? Number.NaN))]),
       ),
       samples: list.map((s) => s.value),
+      cpuSamples: list.map((s) => s.cpuUsPerOp ?? Number.NaN),
+      ratioRange: [Number.NaN, Number.NaN] as [number, number],
+      cpuRatio: Number.NaN,
+      cpuRatioRange: [Number.NaN, Number.NaN] as [number, number],
       failed: failures.get(id) ?? 0,
     }
   })
-  const reference = rows[0]!.value
-  for (const row of rows) row.ratio = row.value / reference
+  const reference = rows[0]!
+  for (const row of rows) {
+    row.ratio = row.value / reference.value
+    row.ratioRange = pairedRange(row.samples, reference.samples)
+    row.cpuRatio = (row.cpuUsPerOp ?? Number.NaN) / (reference.cpuUsPerOp ?? Number.NaN)
+    row.cpuRatioRange = pairedRange(row.cpuSamples, reference.cpuSamples)
+  }
   return rows
 }
 
@@ -504,7 +535,7 @@ const targetLines = (scenario: Scenario, rows: Row[]): string[] =>
     const pick = (row: Row): number =>
       metric === undefined
         ? row.value
-        : metric === 'p50' || metric === 'p99'
+        : metric === 'p50' || metric === 'p99' || metric === 'cpuUsPerOp'
           ? (row[metric] ?? Number.NaN)
           : (row.extra[metric] ?? Number.NaN)
     if (target.maxDifference !== undefined) {
@@ -524,11 +555,15 @@ const markdownTable = (scenario: Scenario, rows: Row[]): string => {
     'implementation',
     scenario.unit,
     'ratio',
+    'ratio range',
     'p50 ms',
     'p99 ms',
     `server CPU µs/${scenario.opsName}`,
+    'CPU ratio (range)',
     ...extraKeys,
   ]
+  const range = ([low, high]: [number, number]): string =>
+    Number.isNaN(low) ? '–' : `${fmt(low, 2)}–${fmt(high, 2)}`
   const lines = [
     `### ${scenario.title}`,
     '',
@@ -540,9 +575,11 @@ const markdownTable = (scenario: Scenario, rows: Row[]): string => {
           r.label,
           fmt(r.value),
           `${fmt(r.ratio, 2)}x`,
+          range(r.ratioRange),
           fmt(r.p50, 2),
           fmt(r.p99, 2),
           fmt(r.cpuUsPerOp, 2),
+          Number.isNaN(r.cpuRatio) ? '–' : `${fmt(r.cpuRatio, 2)}x (${range(r.cpuRatioRange)})`,
           ...extraKeys.map((k) => fmt(r.extra[k], k.includes('PerConn') ? 0 : 1)),
         ].join(' | '),
       )

@@ -32,6 +32,8 @@ export interface WsLoadConfig {
   jwtSecret?: string
   /** Storm: messages published while the clients are away, recovered on reconnect. */
   missed?: number
+  /** Storm: storms one after the other in the measured window (drops and publishes between them count). */
+  rounds?: number
   /**
    * Fan-out of a ~10 KB state document (a few fields change per publish) instead of text; each
    * client's n-th message is publish n. Reports bytes per delivery.
@@ -141,7 +143,8 @@ const subscribeFrom = (
 /**
  * Reconnect storm: every client connected (and subscribed) drops at once; `missed` messages are
  * published meanwhile; then all reconnect together, each subscribing from where it stood. The
- * window is from the first reconnect to the last client recovered (raw ws: the last one open).
+ * window is from the first reconnect to the last client recovered (raw ws: the last one open);
+ * with `rounds`, the storms follow one another and their windows add up.
  */
 const storm = async (config: WsLoadConfig): Promise<LoadResult> => {
   // One user per client (the hub caps connections per user), signed before anything is measured.
@@ -171,37 +174,52 @@ const storm = async (config: WsLoadConfig): Promise<LoadResult> => {
     )
     for (const ws of opened) ws.close()
   }
-  if (missed > 0) {
+  const publishMissed = async (round: number): Promise<void> => {
+    if (missed === 0) return
     const publisher = await connectOne(config.connections)
     for (let n = 0; n < missed; n++)
       await new Promise<void>((resolve) => {
         publisher.onMessage = (payload) => payload.includes('"ack"') && resolve()
-        publisher.send(Buffer.from(`{"type":"publish","id":${n + 1},"topic":"bench","data":"missed ${n}"}`))
+        publisher.send(
+          Buffer.from(`{"type":"publish","id":${n + 1},"topic":"bench","data":"missed ${round}.${n}"}`),
+        )
       })
     publisher.close()
   }
   const histogram = new Histogram()
+  const rounds = config.rounds ?? 1
   let recovered = 0
+  let durationMs = 0
+  let again: RawWebSocket[] = []
+  await publishMissed(0)
   notify({ type: 'measure-start' })
-  const started = performance.now()
   const cpuAtStart = process.cpuUsage()
-  const again = await Promise.all(
-    positions.map(async (since, i) => {
-      const ws = await connectOne(i)
-      if (config.flumen) {
-        const ack = await subscribeFrom(ws, since, missed)
-        if (ack.recovered) recovered++
-      }
-      histogram.record(performance.now() - started)
-      return ws
-    }),
-  )
-  const durationMs = performance.now() - started
+  const windowStart = performance.now()
+  for (let round = 0; round < rounds; round++) {
+    if (round > 0) {
+      for (const ws of again) ws.close()
+      await publishMissed(round)
+    }
+    const started = performance.now()
+    again = await Promise.all(
+      positions.map(async (since, i) => {
+        const ws = await connectOne(i)
+        if (config.flumen) {
+          const ack = await subscribeFrom(ws, since, missed)
+          positions[i] = { epoch: ack.epoch, offset: ack.offset }
+          if (ack.recovered) recovered++
+        }
+        histogram.record(performance.now() - started)
+        return ws
+      }),
+    )
+    durationMs += performance.now() - started
+  }
   notify({ type: 'measure-end' })
-  const loadCpu = loadCpuPercent(cpuAtStart, durationMs)
+  const loadCpu = loadCpuPercent(cpuAtStart, performance.now() - windowStart)
   for (const ws of again) ws.close()
   return {
-    ops: config.connections,
+    ops: config.connections * rounds,
     durationMs,
     p50: histogram.percentile(0.5),
     p99: histogram.percentile(0.99),
