@@ -13,7 +13,7 @@ export const deltaEncoding: string = 'fossil'
  * Data longer than this goes in full: the encoder's time grows with the data, and one publisher's
  * large messages should not cost every topic's delivery.
  */
-export const maxDeltaDataLength: number = 256 * 1024
+export const maxDeltaDataLength: number = 64 * 1024
 
 /** Delta peers of a topic and the message each has last: its next delta's base (none yet: undefined). */
 export type DeltaBases<User> = Map<Peer<User>, StreamPosition | undefined>
@@ -33,7 +33,7 @@ export const deltaFrame = (delivery: PendingDelivery, topicJson: string): Prepar
   let frame = delivery.frame
   if (previous && message.data.length <= maxDeltaDataLength && previous.data.length <= maxDeltaDataLength) {
     const delta = createDelta(previous.data, message.data)
-    if (delta.length < message.data.length)
+    if (delta !== undefined && delta.length < message.data.length)
       frame = prepareFrame(deltaEnvelope(message, topicJson, delta), {
         position: { topic: message.topic, epoch: message.epoch, offset: message.offset },
       })

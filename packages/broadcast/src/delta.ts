@@ -4,8 +4,18 @@
 
 /** Block size of the source index: matches shorter than this are sent as literals. */
 const blockSize = 16
-/** Candidate blocks tried per position (Fossil's bound): keeps adversarial input linear. */
-const maxCandidates = 250
+/**
+ * Candidate blocks tried per position (Fossil tries 250): JSON repeats its structure, so a block's
+ * hash chain holds many near-matches, and every one costs a comparison.
+ */
+const maxCandidates = 32
+/** A copy this long is taken at once, without trying the other candidates for a longer one. */
+const goodEnough = 256
+/**
+ * Code units compared per unit of input, at most: repetitive text would otherwise cost up to
+ * `maxCandidates` comparisons per position. Past the budget there is no delta: the data goes whole.
+ */
+const workPerUnit = 4
 const digits = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz~'
 
 const encodeInt = (value: number): string => {
@@ -62,8 +72,10 @@ const blockHash = (text: string, start: number): number => new RollingHash(text,
 /**
  * The delta that turns `source` into `target`: `target.length`, copy (`<n>@<offset>,`) and insert
  * (`<n>:<text>`) commands, then the target's checksum (`<sum>;`), numbers in Fossil's base 64.
+ * Undefined when finding it would cost more than a bounded amount of work (send `target` whole).
  */
-export const createDelta = (source: string, target: string): string => {
+export const createDelta = (source: string, target: string): string | undefined => {
+  let budget = workPerUnit * (source.length + target.length) + 4096
   const parts = [`${encodeInt(target.length)}\n`]
   const insert = (from: number, to: number): void => {
     parts.push(`${encodeInt(to - from)}:`, target.slice(from, to))
@@ -79,49 +91,58 @@ export const createDelta = (source: string, target: string): string => {
       collide[block] = landmark[slot]!
       landmark[slot] = block
     }
+    let bestCount = 0
+    let bestOffset = 0
+    let bestLiteral = 0
+    /** A copy of the source from `start` for the target at `base + i`: whether it will do. */
+    const consider = (start: number, i: number): boolean => {
+      let forward = 0
+      while (
+        start + forward < source.length &&
+        base + i + forward < target.length &&
+        source.charCodeAt(start + forward) === target.charCodeAt(base + i + forward)
+      )
+        forward++
+      let backward = 0
+      while (
+        backward < start &&
+        backward < i &&
+        source.charCodeAt(start - backward - 1) === target.charCodeAt(base + i - backward - 1)
+      )
+        backward++
+      budget -= forward + backward + 1
+      const count = forward + backward
+      const offset = start - backward
+      const literal = i - backward
+      // A copy pays for its command: shorter ones stay literal.
+      const cost = digitCount(literal) + digitCount(count) + digitCount(offset) + 3
+      if (count < cost || count <= bestCount) return false
+      bestCount = count
+      bestOffset = offset
+      bestLiteral = literal
+      return count >= goodEnough
+    }
+    // Where the last copy ended in the source: an edit in place continues there.
+    let sourceEnd = 0
     while (base + blockSize < target.length) {
       const hash = new RollingHash(target, base)
-      let bestCount = 0
-      let bestOffset = 0
-      let bestLiteral = 0
+      bestCount = 0
       for (let i = 0; ; i++) {
+        let done = sourceEnd + i + blockSize <= source.length && consider(sourceEnd + i, i)
         let candidates = maxCandidates
         for (
           let block = landmark[hash.value % slots]!;
-          block >= 0 && candidates-- > 0;
+          !done && block >= 0 && candidates-- > 0;
           block = collide[block]!
-        ) {
-          const start = block * blockSize
-          let forward = 0
-          while (
-            start + forward < source.length &&
-            base + i + forward < target.length &&
-            source.charCodeAt(start + forward) === target.charCodeAt(base + i + forward)
-          )
-            forward++
-          let backward = 0
-          while (
-            backward < start &&
-            backward < i &&
-            source.charCodeAt(start - backward - 1) === target.charCodeAt(base + i - backward - 1)
-          )
-            backward++
-          const count = forward + backward
-          const offset = start - backward
-          const literal = i - backward
-          // A copy pays for its command: shorter ones stay literal.
-          const cost = digitCount(literal) + digitCount(count) + digitCount(offset) + 3
-          if (count >= cost && count > bestCount) {
-            bestCount = count
-            bestOffset = offset
-            bestLiteral = literal
-          }
-        }
+        )
+          done = consider(block * blockSize, i)
+        if (budget < 0) return undefined
         if (bestCount > 0) {
           if (bestLiteral > 0) insert(base, base + bestLiteral)
           base += bestLiteral
           parts.push(`${encodeInt(bestCount)}@${encodeInt(bestOffset)},`)
           base += bestCount
+          sourceEnd = bestOffset + bestCount
           break
         }
         if (base + i + blockSize >= target.length) {

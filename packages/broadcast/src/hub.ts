@@ -101,7 +101,7 @@ export interface HubOptions<User = unknown, C extends AnyContract | undefined = 
    * Let subscribers ask for a topic's messages as deltas against the message before (`"delta":
    * "fossil"` on a WebSocket subscribe, `?delta=fossil` on SSE; `@flumen/client`'s `delta` option):
    * a topic whose messages are versions of one document then sends what changed, not the document.
-   * A delta is made once per message (not per subscriber); data over 256 KiB always goes in full.
+   * A delta is made once per message (not per subscriber); data over 64 KiB always goes in full.
    * @default true
    */
   deltas?: boolean
