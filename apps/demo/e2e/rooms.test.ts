@@ -227,7 +227,10 @@ describe.skipIf(!hasChromium)('Flumen Rooms in Chromium', () => {
       buffer: Buffer.alloc(21 * 1024 * 1024),
     })
     await page.waitForSelector('#uploads .upload.failed', { timeout: 20_000 })
-    expect(await page.textContent('#uploads .upload.failed')).toMatch(/huge\.bin is too large/)
+    // In words, with the limit as a person reads it (not a byte count).
+    expect(await page.textContent('#uploads .upload.failed')).toMatch(
+      /huge\.bin is too large: files can be up to 20\.0 MB\./,
+    )
     // The browser's own XHR reads the JSON 413 while it is still sending the 21 MiB body.
     const answer = await page.evaluate(
       () =>
@@ -245,4 +248,52 @@ describe.skipIf(!hasChromium)('Flumen Rooms in Chromium', () => {
     await page.screenshot({ path: join(artifacts, '7-errors.png') })
     await context.close()
   }, 60_000)
+
+  it('starts clean, remembers joined rooms across a reload, and greys what it cannot know while offline', async () => {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 760 } })
+    const page = await context.newPage()
+    // First load: nothing in the console, no failed request, no connection pill before sign-in.
+    const problems: string[] = []
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(message.text())
+    })
+    page.on('response', (response) => {
+      if (response.status() >= 400) problems.push(`${response.status()} ${response.url()}`)
+    })
+    await page.goto(base)
+    await page.waitForSelector('#signin:not([hidden])')
+    expect(await page.isHidden('#status')).toBe(true)
+    await page.screenshot({ path: join(artifacts, '8-signin.png') })
+    await page.fill('#name', 'dana')
+    await page.click('#signin-form button')
+    await page.waitForSelector('#status[data-state="open"]', { timeout: 10_000 })
+    expect(problems).toEqual([])
+
+    // Joined rooms come back after a reload.
+    await page.fill('#room-name', 'design')
+    await page.press('#room-name', 'Enter')
+    await page.waitForSelector('#rooms button[aria-current="true"]:has-text("design")')
+    await page.reload()
+    await page.waitForSelector('#status[data-state="open"]', { timeout: 10_000 })
+    await page.waitForFunction(() => {
+      const names = [...document.querySelectorAll('#rooms button')].map((b) => b.textContent)
+      return names.includes('# lobby') && names.includes('# design')
+    })
+
+    // Offline: the member list and the dashboard stay, greyed and marked as last seen.
+    await page.waitForSelector('#dashboard:not(.stale) #dash-live.live', { timeout: 10_000 })
+    await killServer()
+    await page.waitForSelector('#presence-panel.stale #presence li', { timeout: 10_000 })
+    await page.waitForSelector('#dashboard.stale #dash-live:not(.live)', { timeout: 10_000 })
+    expect(await page.isVisible('#presence-stale')).toBe(true)
+    expect(await page.isVisible('#dash-stale')).toBe(true)
+    await page.screenshot({ path: join(artifacts, '9-offline.png') })
+    // Back: refreshed, no longer marked.
+    await startServer()
+    await page.waitForSelector('#presence-panel:not(.stale)', { timeout: 20_000 })
+    await page.waitForSelector('#dashboard:not(.stale) #dash-live.live', { timeout: 20_000 })
+    expect(await page.isHidden('#presence-stale')).toBe(true)
+    await page.screenshot({ path: join(artifacts, '10-back-online.png') })
+    await context.close()
+  }, 90_000)
 })

@@ -64,7 +64,11 @@ const api = async (path: string, init?: RequestInit): Promise<Response> =>
 
 let me: User
 let client: Client<Contract>
+/** What the server allows, from GET /api/session (for errors in words rather than byte counts). */
+let limits = { uploadMaxBytes: 0 }
 let currentRoom = 'lobby'
+/** True from a disconnect until the current room's member list came again. */
+let presenceStale = false
 const rooms = new Map<string, { events: RoomEvent[]; ids: Set<string> }>()
 /**
  * Messages typed but not yet confirmed by the server, shown greyed out until their own copy comes
@@ -78,6 +82,33 @@ const showState = (state: ClientState): void => {
   pill.dataset.state = state
   pill.textContent = state === 'open' ? 'online' : state
   $('banner').hidden = state === 'open' || state === 'connecting'
+  // Offline, who is here is not known: the list stays, greyed, until the server sends it again.
+  if (state !== 'open' && state !== 'connecting') {
+    presenceStale = true
+    renderPresence()
+  }
+}
+
+/** The rooms this user joined, kept across reloads (per user: a new sign-in starts afresh). */
+const savedRooms = {
+  key: (): string => `flumen-rooms:${me.id}:rooms`,
+  load(): string[] {
+    try {
+      const names = JSON.parse(localStorage.getItem(this.key()) ?? '[]') as unknown
+      return Array.isArray(names)
+        ? names.filter((name): name is string => typeof name === 'string' && namePattern.test(name))
+        : []
+    } catch {
+      return []
+    }
+  },
+  save(): void {
+    try {
+      localStorage.setItem(this.key(), JSON.stringify([...rooms.keys()]))
+    } catch {
+      // storage full or disabled: the rooms are simply not remembered
+    }
+  },
 }
 
 const renderRooms = (): void => {
@@ -96,6 +127,8 @@ const renderRooms = (): void => {
 }
 
 const renderPresence = (): void => {
+  $('presence-panel').classList.toggle('stale', presenceStale)
+  $('presence-stale').hidden = !presenceStale
   const members = client.presence(`room:${currentRoom}`)
   $('online-count').textContent = `(${members.length})`
   $('presence').replaceChildren(
@@ -185,21 +218,24 @@ const resync = async (name: string): Promise<void> => {
 
 const atOf = (event: RoomEvent): number => (event.type === 'chat' ? event.at : event.file.at)
 
-const joinRoom = (name: string): void => {
+const joinRoom = (name: string, show = true): void => {
   if (!rooms.has(name)) {
     rooms.set(name, { events: [], ids: new Set() })
+    savedRooms.save()
     const subscription = client.subscribe(`room:${name}`, (event) => onRoomEvent(name, event))
     // What the room said before: merged by id with what arrives live meanwhile.
     subscription.ready.then(
       () => resync(name),
       (err: unknown) => {
         rooms.delete(name)
+        savedRooms.save()
         renderRooms()
         $('room-error').textContent = `Could not join #${name}: ${explain(err)}`
       },
     )
   }
-  switchRoom(name)
+  if (show) switchRoom(name)
+  else renderRooms()
 }
 
 const switchRoom = (name: string): void => {
@@ -252,7 +288,7 @@ const shareFile = async (file: File): Promise<void> => {
     const message = (body as { error?: { message?: string } })?.error?.message
     throw new Error(
       status === 413
-        ? `${file.name} is too large (${message ?? 'over the limit'}).`
+        ? `${file.name} is too large: files can be up to ${size(limits.uploadMaxBytes)}.`
         : (message ?? `Upload failed (${status}).`),
     )
   } catch (err) {
@@ -268,20 +304,33 @@ const shareFile = async (file: File): Promise<void> => {
   }
 }
 
+/** The dashboard ticks every second: after this long without one, what it shows is stale. */
+const dashboardStaleMs = 3000
+
 const startDashboard = async (): Promise<void> => {
   const stream = openEventStream('/sse?topic=dashboard', { contract })
+  let lastTickAt = 0
+  const markStale = (stale: boolean): void => {
+    $('dashboard').classList.toggle('stale', stale)
+    $('dash-stale').hidden = !stale
+    $('dash-live').classList.toggle('live', !stale)
+  }
+  setInterval(() => {
+    if (lastTickAt > 0) markStale(Date.now() - lastTickAt > dashboardStaleMs)
+  }, 1000)
   try {
     for await (const event of stream) {
       if (event.message?.pattern !== 'dashboard') continue
       const { data } = event.message
-      $('dash-live').classList.add('live')
+      lastTickAt = Date.now()
+      markStale(false)
       $('dash-ws').textContent = String(data.connections.ws)
       $('dash-sse').textContent = String(data.connections.sse)
       $('dash-rate').textContent = String(data.messagesPerSecond)
       $('dash-uploads').textContent = `${data.uploads.completed} done, ${data.uploads.active} active`
     }
   } catch {
-    $('dash-live').classList.remove('live')
+    markStale(true)
   }
 }
 
@@ -290,6 +339,7 @@ const start = (user: User): void => {
   $('signin').hidden = true
   $('workspace').hidden = false
   $('logout').hidden = false
+  $('status').hidden = false
   $('me').textContent = user.name
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
   // The session cookie authenticates the socket; nothing else to send.
@@ -306,7 +356,9 @@ const start = (user: User): void => {
     }
   })
   client.on('presence', ({ topic }) => {
-    if (topic === `room:${currentRoom}`) renderPresence()
+    if (topic !== `room:${currentRoom}`) return
+    if (client.state === 'open') presenceStale = false
+    renderPresence()
   })
   client.on('reset', ({ topic }) => {
     // The gap could not be recovered over the socket: fetch the room's recent messages instead.
@@ -320,6 +372,7 @@ const start = (user: User): void => {
     if (!upload) return
     if (event.type === 'upload-progress' && event.total) upload.bar.value = event.received / event.total
   })
+  for (const name of savedRooms.load()) joinRoom(name, false)
   joinRoom(decodeURIComponent(location.hash.slice(1)) || 'lobby')
   void startDashboard()
 }
@@ -373,8 +426,11 @@ const boot = async (): Promise<void> => {
     await api('/api/logout', { method: 'POST' }).catch(() => {})
     location.reload()
   })
-  const res = await api('/api/me').catch(() => undefined)
-  if (res?.ok) start((await res.json()) as User)
+  // 200 signed in or not (a 401 here would be an error in every visitor's console).
+  const res = await api('/api/session').catch(() => undefined)
+  const session = res?.ok ? ((await res.json()) as { user: User | null; limits: typeof limits }) : undefined
+  if (session) limits = session.limits
+  if (session?.user) start(session.user)
   else $('signin').hidden = false
 }
 

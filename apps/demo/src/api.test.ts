@@ -180,6 +180,21 @@ describe('sessions', () => {
     expect(ok.status).toBe(200)
   })
 
+  it('GET /api/session answers 200 signed in or not: the user (or null) and the upload limit', async () => {
+    const anonymous = await fetch(`${base}/api/session`)
+    expect(anonymous.status).toBe(200)
+    const limits = { uploadMaxBytes: expect.any(Number) }
+    expect(await anonymous.json()).toEqual({ user: null, limits })
+    const { cookie, user } = await signIn('erin')
+    expect(await (await fetch(`${base}/api/session`, { headers: { cookie } })).json()).toEqual({
+      user,
+      limits,
+    })
+    // A forged (or revoked, or expired) cookie is nobody: the page offers to sign in.
+    const forged = await fetch(`${base}/api/session`, { headers: { cookie: 'rooms_session=forged' } })
+    expect(await forged.json()).toEqual({ user: null, limits })
+  })
+
   it('GET /api/me answers the user by token or cookie, else 401', async () => {
     const { token, cookie, user } = await signIn('bob')
     expect(

@@ -194,6 +194,11 @@ export const buildDemo = (config: DemoConfig): Demo => {
     return c.json({ token: await issueToken(c.var.user) })
   })
   app.get('/api/me', authn, (c) => c.json(c.var.user))
+  // Who is signed in on this browser (null: nobody), and the limits the page explains errors with.
+  const sessionOrNone = auth({ strategies: [session], optional: true })
+  app.get('/api/session', sessionOrNone, (c) =>
+    c.json({ user: c.var.user ?? null, limits: { uploadMaxBytes: config.uploadMaxBytes } }),
+  )
 
   app.post(
     '/api/rooms/:room/messages',
