@@ -19,6 +19,12 @@ export interface WsLoadConfig {
   durationMs: number
   /** Publishes in flight at once (fan-out). */
   window?: number
+  /**
+   * Echo at a fixed pace: every `pacedMs` each connection that has its answer sends the next one
+   * (at most 1000/pacedMs per connection). Servers then do the same work per second, so their CPU
+   * per message compares without the load generator's speed in it.
+   */
+  pacedMs?: number
   payloadBytes: number
   path?: string
   /** More server ports (other nodes): connections are spread over `port` and these, in turn. */
@@ -246,8 +252,13 @@ runLoad<WsLoadConfig>(async (config) => {
   if (config.mode === 'echo') {
     const message = encode(config, 'e', padding.padEnd(config.payloadBytes, 'y'))
     let running = true
+    const idle = new Set<() => void>()
     for (const ws of sockets) {
       let sentAt = 0
+      const send = (): void => {
+        sentAt = performance.now()
+        ws.send(message)
+      }
       ws.onMessage = (payload) => {
         if (config.socketIo && answerSocketIoPing(ws, payload)) return
         if (measuring) {
@@ -255,16 +266,22 @@ runLoad<WsLoadConfig>(async (config) => {
           ops++
         }
         if (!running) return
-        sentAt = performance.now()
-        ws.send(message)
+        if (config.pacedMs) idle.add(send)
+        else send()
       }
-      sentAt = performance.now()
-      ws.send(message)
+      send()
     }
+    const pace = config.pacedMs
+      ? setInterval(() => {
+          for (const send of idle) send()
+          idle.clear()
+        }, config.pacedMs)
+      : undefined
     const { durationMs, loadCpu } = await measureWindow(config, (on) => {
       measuring = on
     })
     running = false
+    clearInterval(pace)
     for (const ws of sockets) ws.close()
     return {
       ops,

@@ -30,7 +30,7 @@ const collect = async (): Promise<void> => {
 /** Announces the port of a listening server and serves the orchestrator's requests. */
 export const announce = (server: Server | { port: number }): void => {
   const port = 'port' in server ? server.port : (server.address() as { port: number }).port
-  const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 })
   loopDelay.enable()
   process.on('message', (message: { type: string }) => {
     if (message.type === 'loop-delay') {
