@@ -9,6 +9,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { waitFor } from '@flumen/testing'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { forkDemo } from './demo-process.js'
@@ -296,4 +297,66 @@ describe.skipIf(!hasChromium)('Flumen Rooms in Chromium', () => {
     await page.screenshot({ path: join(artifacts, '10-back-online.png') })
     await context.close()
   }, 90_000)
+
+  it('tells people of one name apart, says who came and went, and counts what arrived in other rooms', async () => {
+    const erin = await signIn('erin')
+    const samA = await signIn('sam')
+    const samB = await signIn('sam')
+    const who = (page: Page): Promise<string[]> =>
+      page.$$eval('#presence .who', (nodes) => nodes.map((node) => node.textContent ?? ''))
+    await erin.waitForFunction(
+      () =>
+        [...document.querySelectorAll('#presence .who')].filter((n) => n.textContent?.startsWith('sam'))
+          .length === 2,
+    )
+    // Two people named sam: each with a short tag of their id, and a colour of their own.
+    const sams = (await who(erin)).filter((name) => name.startsWith('sam'))
+    expect(sams).toHaveLength(2)
+    expect(new Set(sams).size).toBe(2)
+    for (const name of sams) expect(name).toMatch(/^sam #[\w-]{4}$/)
+    // Initials on a colour of the user's own (from the id: the same on every page).
+    const avatars = await erin.$$eval('#presence .avatar', (nodes) =>
+      nodes.map((node) => ({ text: node.textContent, colour: getComputedStyle(node).backgroundColor })),
+    )
+    for (const { text, colour } of avatars) {
+      expect(text).toMatch(/^[A-Z0-9_-]{1,2}$/)
+      expect(colour).toMatch(/^rgb\(/)
+    }
+    expect(await erin.textContent('#presence li:has-text("erin") .avatar')).toBe('ER')
+
+    // One of them leaves: a line says so (and who, told apart).
+    await samB.context().close()
+    await erin.waitForFunction(() =>
+      [...document.querySelectorAll('#messages .notice-line')].some((n) =>
+        / left$/.test(n.textContent ?? ''),
+      ),
+    )
+    const left = await erin.$$eval('#messages .notice-line', (nodes) => nodes.map((n) => n.textContent ?? ''))
+    expect(left.filter((line) => /^sam #[\w-]{4} left$/.test(line))).toHaveLength(1)
+
+    // Unread: erin is in the lobby while sam writes in #team.
+    await erin.fill('#room-name', 'team')
+    await erin.press('#room-name', 'Enter')
+    await erin.waitForSelector('#rooms button[aria-current="true"]:has-text("team")')
+    await erin.click('#rooms button:has-text("lobby")')
+    await samA.fill('#room-name', 'team')
+    await samA.press('#room-name', 'Enter')
+    await samA.waitForSelector('#room-title:has-text("team")')
+    await send(samA, 'in the team room')
+    await send(samA, 'and again')
+    const unreadOfTeam = (): Promise<string | undefined> =>
+      erin.evaluate(
+        () =>
+          [...document.querySelectorAll('#rooms button')]
+            .find((button) => button.querySelector('.room-name')?.textContent === '# team')
+            ?.querySelector('.unread')?.textContent ?? undefined,
+      )
+    await waitFor(async () => (await unreadOfTeam()) === '2', 10_000, 'no unread count of 2 on #team')
+    await erin.screenshot({ path: join(artifacts, '11-people-and-unread.png') })
+    await erin.click('#rooms button:has-text("team")')
+    await waitForMessage(erin, 'and again')
+    expect(await erin.$$('#rooms .unread')).toHaveLength(0)
+    await erin.context().close()
+    await samA.context().close()
+  }, 60_000)
 })

@@ -32,6 +32,19 @@ const size = (bytes: number): string =>
       ? `${(bytes / 1024).toFixed(1)} KB`
       : `${(bytes / 1048576).toFixed(1)} MB`
 
+/** A colour per user id (the same on every page), dark enough for white initials. */
+const colourOf = (id: string): string => {
+  let hash = 0
+  for (let i = 0; i < id.length; i++) hash = (Math.imul(hash, 31) + id.charCodeAt(i)) | 0
+  return `hsl(${Math.abs(hash) % 360} 60% 36%)`
+}
+const avatar = (user: User): HTMLElement => {
+  const badge = el('span', 'avatar', user.name.slice(0, 2).toUpperCase())
+  badge.style.background = colourOf(user.id)
+  badge.setAttribute('aria-hidden', 'true')
+  return badge
+}
+
 /** What a person should read for an error. */
 const explain = (err: unknown): string => {
   if (err instanceof FlumenClientError) {
@@ -69,7 +82,17 @@ let limits = { uploadMaxBytes: 0 }
 let currentRoom = 'lobby'
 /** True from a disconnect until the current room's member list came again. */
 let presenceStale = false
-const rooms = new Map<string, { events: RoomEvent[]; ids: Set<string> }>()
+/** A line of the room that only this page shows: someone joined or left. */
+interface Notice {
+  type: 'notice'
+  text: string
+  at: number
+}
+type RoomLine = RoomEvent | Notice
+const rooms = new Map<
+  string,
+  { events: RoomLine[]; ids: Set<string>; unread: number; members: Map<string, User> | undefined }
+>()
 /**
  * Messages typed but not yet confirmed by the server, shown greyed out until their own copy comes
  * back. The client sends them (again after a reconnect, stored once by the server): nothing to retry.
@@ -114,16 +137,37 @@ const savedRooms = {
 const renderRooms = (): void => {
   const list = $('rooms')
   list.replaceChildren(
-    ...[...rooms.keys()].map((name) => {
+    ...[...rooms].map(([name, room]) => {
       const item = el('li')
-      const button = el('button', undefined, `# ${name}`) as HTMLButtonElement
+      const button = el('button') as HTMLButtonElement
       button.type = 'button'
+      button.append(el('span', 'room-name', `# ${name}`))
+      if (room.unread > 0) {
+        const badge = el('span', 'unread', String(room.unread))
+        badge.setAttribute('aria-label', `${room.unread} unread`)
+        button.append(badge)
+      }
       if (name === currentRoom) button.setAttribute('aria-current', 'true')
       button.onclick = () => switchRoom(name)
       item.append(button)
       return item
     }),
   )
+}
+
+/**
+ * How a person is named in a room: their name, and a short tag of their id when someone else in the
+ * room (present or in its messages) has the same name.
+ */
+const displayName = (user: User, room: string): string => {
+  const others = new Set<string>()
+  for (const member of client.presence(`room:${room}`)) if (member.name === user.name) others.add(member.id)
+  for (const line of rooms.get(room)?.events ?? []) {
+    const from = line.type === 'chat' ? line.from : line.type === 'file' ? line.file.from : undefined
+    if (from?.name === user.name) others.add(from.id)
+  }
+  others.add(user.id)
+  return others.size > 1 ? `${user.name} #${user.id.slice(0, 4)}` : user.name
 }
 
 const renderPresence = (): void => {
@@ -135,16 +179,42 @@ const renderPresence = (): void => {
     ...members
       .slice()
       .sort((a, b) => a.name.localeCompare(b.name))
-      .map((member) => el('li', undefined, member.id === me.id ? `${member.name} (you)` : member.name)),
+      .map((member) => {
+        const item = el('li')
+        const name = displayName(member, currentRoom)
+        item.append(avatar(member), el('span', 'who', member.id === me.id ? `${name} (you)` : name))
+        return item
+      }),
   )
 }
 
-const messageItem = (event: RoomEvent): HTMLElement => {
+/** Someone came or went: a line in the room (not for the first member list, nor after a reconnect). */
+const onMembers = (name: string, members: User[]): void => {
+  const room = rooms.get(name)
+  if (!room) return
+  const now = new Map(members.map((member) => [member.id, member]))
+  const before = room.members
+  room.members = now
+  if (!before || presenceStale) return
+  const lines: Notice[] = []
+  for (const [id, member] of now)
+    if (!before.has(id) && id !== me.id)
+      lines.push({ type: 'notice', text: `${displayName(member, name)} joined`, at: Date.now() })
+  for (const [id, member] of before)
+    if (!now.has(id))
+      lines.push({ type: 'notice', text: `${displayName(member, name)} left`, at: Date.now() })
+  if (lines.length === 0) return
+  room.events.push(...lines)
+  if (name === currentRoom) renderMessages()
+}
+
+const messageItem = (event: RoomLine): HTMLElement => {
+  if (event.type === 'notice') return el('li', 'notice-line', event.text)
   const from = event.type === 'chat' ? event.from : event.file.from
   const at = event.type === 'chat' ? event.at : event.file.at
   const item = el('li', `message${from.id === me.id ? ' mine' : ''}`)
-  const head = el('div')
-  head.append(el('span', 'from', from.name), el('span', 'time', time(at)))
+  const head = el('div', 'head')
+  head.append(avatar(from), el('span', 'from', displayName(from, currentRoom)), el('span', 'time', time(at)))
   item.append(head)
   if (event.type === 'chat') item.append(el('div', 'text', event.text))
   else {
@@ -177,19 +247,24 @@ const renderMessages = (): void => {
   list.scrollTop = list.scrollHeight
 }
 
-const onRoomEvent = (name: string, event: RoomEvent, render = true): void => {
+const onRoomEvent = (name: string, event: RoomEvent, live = true): void => {
   const room = rooms.get(name)
   if (!room) return
   const id = event.type === 'chat' ? event.id : `file:${event.file.id}`
   if (room.ids.has(id)) return
   room.ids.add(id)
   room.events.push(event)
+  const from = event.type === 'chat' ? event.from : event.file.from
+  if (live && name !== currentRoom && from.id !== me.id) {
+    room.unread++
+    renderRooms()
+  }
   if (event.type === 'chat') {
     const pending = sending.findIndex((entry) => `${me.id}:${entry.id}` === event.id)
     if (pending >= 0) sending.splice(pending, 1)
   }
   if (event.type === 'file' && event.file.from.id === me.id) myUploads.get(event.file.uploadId)?.row.remove()
-  if (render && name === currentRoom) renderMessages()
+  if (live && name === currentRoom) renderMessages()
 }
 
 /** Loads a room's recent messages over HTTP and merges them (by id, in time order). */
@@ -216,11 +291,11 @@ const resync = async (name: string): Promise<void> => {
   }
 }
 
-const atOf = (event: RoomEvent): number => (event.type === 'chat' ? event.at : event.file.at)
+const atOf = (event: RoomLine): number => (event.type === 'file' ? event.file.at : event.at)
 
 const joinRoom = (name: string, show = true): void => {
   if (!rooms.has(name)) {
-    rooms.set(name, { events: [], ids: new Set() })
+    rooms.set(name, { events: [], ids: new Set(), unread: 0, members: undefined })
     savedRooms.save()
     const subscription = client.subscribe(`room:${name}`, (event) => onRoomEvent(name, event))
     // What the room said before: merged by id with what arrives live meanwhile.
@@ -240,6 +315,8 @@ const joinRoom = (name: string, show = true): void => {
 
 const switchRoom = (name: string): void => {
   currentRoom = name
+  const room = rooms.get(name)
+  if (room) room.unread = 0
   $('room-title').textContent = `# ${name}`
   $('notice').hidden = true
   $('room-error').textContent = ''
@@ -356,6 +433,9 @@ const start = (user: User): void => {
     }
   })
   client.on('presence', ({ topic }) => {
+    if (!topic.startsWith('room:')) return
+    const name = topic.slice('room:'.length)
+    onMembers(name, client.presence(`room:${name}`))
     if (topic !== `room:${currentRoom}`) return
     if (client.state === 'open') presenceStale = false
     renderPresence()
