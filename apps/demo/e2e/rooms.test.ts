@@ -359,4 +359,58 @@ describe.skipIf(!hasChromium)('Flumen Rooms in Chromium', () => {
     await erin.context().close()
     await samA.context().close()
   }, 60_000)
+
+  it('shares files dropped on the room, shows pictures as thumbnails, and cancels an upload', async () => {
+    const fay = await signIn('fay')
+    const gus = await signIn('gus')
+    // A 1×1 PNG, dropped on the room as a browser drops a file from the desktop.
+    const png =
+      'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=='
+    await fay.evaluate((base64) => {
+      const bytes = Uint8Array.from(atob(base64), (char) => char.charCodeAt(0))
+      const transfer = new DataTransfer()
+      transfer.items.add(new File([bytes], 'dot.png', { type: 'image/png' }))
+      const zone = document.getElementById('room')!
+      for (const type of ['dragenter', 'dragover', 'drop'])
+        zone.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }))
+    }, png)
+    await waitForMessage(gus, 'dot.png')
+    // The other person sees the picture itself, loaded from the server.
+    await gus.waitForFunction(() => {
+      const image = document.querySelector<HTMLImageElement>('#messages img.thumb')
+      return image?.complete === true && image.naturalWidth === 1
+    })
+    await gus.screenshot({ path: join(artifacts, '12-thumbnail.png') })
+
+    // Cancel: the upload goes slowly (256 KB/s), and the person changes their mind.
+    const cdp = await fay.context().newCDPSession(fay)
+    await cdp.send('Network.enable')
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: 256 * 1024,
+    })
+    await fay.setInputFiles('#file', {
+      name: 'big.bin',
+      mimeType: 'application/octet-stream',
+      buffer: Buffer.alloc(8 * 1024 * 1024, 1),
+    })
+    await fay.click('#uploads .cancel')
+    await fay.waitForSelector('#uploads .upload.cancelled')
+    expect(await fay.textContent('#uploads .upload.cancelled')).toMatch(/Cancelled big\.bin/)
+    await fay.screenshot({ path: join(artifacts, '13-cancelled.png') })
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: -1,
+    })
+    // Nobody got it: a message sent after it arrives, and no big.bin before it.
+    await send(fay, 'after the cancel')
+    await waitForMessage(gus, 'after the cancel')
+    expect((await messages(gus)).some((text) => text.includes('big.bin'))).toBe(false)
+    await fay.context().close()
+    await gus.context().close()
+  }, 60_000)
 })

@@ -99,6 +99,8 @@ const rooms = new Map<
  */
 const sending: { id: string; room: string; text: string }[] = []
 const myUploads = new Map<string, { row: HTMLElement; bar: HTMLProgressElement; label: HTMLElement }>()
+/** Raster images get a thumbnail (SVG does not: it is a document, not a picture). */
+const previewable = /^image\/(png|jpeg|gif|webp)$/
 
 const showState = (state: ClientState): void => {
   const pill = $('status')
@@ -221,6 +223,18 @@ const messageItem = (event: RoomLine): HTMLElement => {
     const link = el('a', undefined, event.file.name) as HTMLAnchorElement
     link.href = event.file.url
     link.setAttribute('download', event.file.name)
+    if (previewable.test(event.file.type)) {
+      const thumb = el('img', 'thumb') as HTMLImageElement
+      thumb.src = event.file.url
+      thumb.alt = event.file.name
+      thumb.loading = 'lazy'
+      const frame = el('a', 'thumb-link') as HTMLAnchorElement
+      frame.href = event.file.url
+      frame.setAttribute('download', event.file.name)
+      frame.setAttribute('aria-label', `Download ${event.file.name}`)
+      frame.append(thumb)
+      item.append(frame)
+    }
     const line = el('div', 'text')
     line.append(
       document.createTextNode('File: '),
@@ -346,16 +360,33 @@ const shareFile = async (file: File): Promise<void> => {
   const bar = el('progress') as HTMLProgressElement
   bar.max = 1
   bar.value = 0
-  row.append(label, bar)
+  bar.setAttribute('aria-label', `Upload of ${file.name}`)
+  const controller = new AbortController()
+  const cancel = el('button', 'link cancel', 'Cancel') as HTMLButtonElement
+  cancel.type = 'button'
+  cancel.setAttribute('aria-label', `Cancel the upload of ${file.name}`)
+  cancel.onclick = () => controller.abort()
+  // The picture itself, from memory, while it goes up.
+  let preview: string | undefined
+  if (previewable.test(file.type)) {
+    preview = URL.createObjectURL(file)
+    const thumb = el('img', 'thumb') as HTMLImageElement
+    thumb.src = preview
+    thumb.alt = ''
+    row.append(thumb)
+  }
+  row.append(label, bar, cancel)
   $('uploads').append(row)
   myUploads.set(uploadId, { row, bar, label })
   try {
     const { status, body } = await uploadFile(`/api/uploads?room=${encodeURIComponent(currentRoom)}`, file, {
       headers: { 'upload-id': uploadId },
+      signal: controller.signal,
       onProgress: ({ loaded, total }) => {
         bar.value = total ? loaded / total : 0
       },
     })
+    cancel.remove()
     if (status === 201) {
       bar.value = 1
       label.textContent = `Shared ${file.name}`
@@ -369,16 +400,47 @@ const shareFile = async (file: File): Promise<void> => {
         : (message ?? `Upload failed (${status}).`),
     )
   } catch (err) {
+    cancel.remove()
+    bar.remove()
+    if (err instanceof FlumenClientError && err.code === 'ABORTED') {
+      row.classList.add('cancelled')
+      label.textContent = `Cancelled ${file.name}.`
+      setTimeout(() => row.remove(), 3000)
+      return
+    }
     row.classList.add('failed')
     label.textContent =
       err instanceof Error && !(err instanceof FlumenClientError)
         ? err.message
         : `Could not upload ${file.name}.`
-    bar.remove()
     setTimeout(() => row.remove(), 8000)
   } finally {
     myUploads.delete(uploadId)
+    if (preview) URL.revokeObjectURL(preview)
   }
+}
+
+/** Files dropped on the room are shared there, one upload each. */
+const acceptDrops = (zone: HTMLElement): void => {
+  let depth = 0 // dragenter/dragleave fire for every child crossed
+  const carriesFiles = (event: DragEvent): boolean => event.dataTransfer?.types.includes('Files') === true
+  zone.addEventListener('dragenter', (event) => {
+    if (!carriesFiles(event)) return
+    depth++
+    zone.classList.add('dropping')
+  })
+  zone.addEventListener('dragleave', () => {
+    if (depth > 0 && --depth === 0) zone.classList.remove('dropping')
+  })
+  zone.addEventListener('dragover', (event) => {
+    if (carriesFiles(event)) event.preventDefault() // allows the drop
+  })
+  zone.addEventListener('drop', (event) => {
+    event.preventDefault()
+    depth = 0
+    zone.classList.remove('dropping')
+    for (const file of event.dataTransfer?.files ?? []) void shareFile(file)
+  })
 }
 
 /** The dashboard ticks every second: after this long without one, what it shows is stale. */
@@ -496,11 +558,12 @@ const boot = async (): Promise<void> => {
     $('room-error').textContent = ''
     sendMessage(text)
   })
+  acceptDrops($('room'))
   $('file').addEventListener('change', () => {
     const input = $('file') as HTMLInputElement
-    const file = input.files?.[0]
+    const files = [...(input.files ?? [])]
     input.value = ''
-    if (file) void shareFile(file)
+    for (const file of files) void shareFile(file)
   })
   $('logout').addEventListener('click', async () => {
     await api('/api/logout', { method: 'POST' }).catch(() => {})

@@ -43,7 +43,7 @@ export const clientAssets = (): ClientAssets => {
   }
   const file = (name: string): Promise<string> => readFile(`${publicDir}${name}`, 'utf8')
   const csp =
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
   return {
     html: async (c) => c.html(await file('index.html'), 200, { 'content-security-policy': csp }),
     script: async (c) =>
