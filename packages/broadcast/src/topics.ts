@@ -122,19 +122,29 @@ export class Topics<User> {
 
   /** Writes a message to one peer: as a delta when the peer asked for them and has its base. */
   deliver(topic: TopicState<User>, peer: Peer<User>, delivery: PendingDelivery): void {
-    if (topic.deltaPeers.size === 0 || !topic.deltaPeers.has(peer)) {
-      this.send(peer, delivery.frame)
-      return
-    }
     const base = topic.deltaPeers.get(peer)
-    const { previous } = delivery
     const frame =
-      base !== undefined && previous !== undefined && follows(base, delivery.message)
+      base !== undefined && follows(base, delivery.message)
         ? deltaFrame(delivery, topic.topicJson)
         : delivery.frame
+    this.sendMessages(topic, peer, frame, delivery.message, 1)
+  }
+
+  /**
+   * Writes a frame of `count` messages ending with `last`: a delta peer's base moves to `last`, or
+   * is lost with a write that failed.
+   */
+  private sendMessages(
+    topic: TopicState<User>,
+    peer: Peer<User>,
+    frame: PreparedFrame,
+    last: EngineMessage,
+    count: number,
+  ): void {
     const sent = peer.send(frame)
-    if (sent) this.counters.delivered++
-    topic.deltaPeers.set(peer, sent ? delivery.message : undefined)
+    if (sent) this.counters.delivered += count
+    if (topic.deltaPeers.size > 0 && topic.deltaPeers.has(peer))
+      topic.deltaPeers.set(peer, sent ? last : undefined)
   }
 
   /** A message from the engine: queued for this turn's write to the topic's peers. */
@@ -207,14 +217,11 @@ export class Topics<User> {
         if (passed) topic.covered.delete(peer)
       }
     }
-    const withDeltas = topic.deltaPeers.size > 0
     if (batch.length === 1) {
       const delivery = batch[0]!
       const { origin } = delivery.message
       for (const peer of topic.live)
-        if (peer.id !== origin && !handled?.has(peer))
-          if (withDeltas) this.deliver(topic, peer, delivery)
-          else this.send(peer, delivery.frame)
+        if (peer.id !== origin && !handled?.has(peer)) this.deliver(topic, peer, delivery)
       return
     }
     const origins = new Set<string>()
@@ -231,16 +238,12 @@ export class Topics<User> {
           if (delivery.message.origin !== peer.id) this.deliver(topic, peer, delivery)
         continue
       }
-      const base = withDeltas ? topic.deltaPeers.get(peer) : undefined
-      if (base !== undefined && first.previous !== undefined && follows(base, first.message)) {
-        deltas ??= prepareBatch(batch.map((pending) => deltaFrame(pending, topic.topicJson)))
-        const sent = peer.send(deltas)
-        if (sent) this.counters.delivered += batch.length
-        topic.deltaPeers.set(peer, sent ? last.message : undefined)
-      } else if (peer.send(all)) {
-        this.counters.delivered += batch.length
-        if (withDeltas && topic.deltaPeers.has(peer)) topic.deltaPeers.set(peer, last.message)
-      } else if (withDeltas && topic.deltaPeers.has(peer)) topic.deltaPeers.set(peer, undefined)
+      const base = topic.deltaPeers.get(peer)
+      const frame =
+        base !== undefined && follows(base, first.message)
+          ? (deltas ??= prepareBatch(batch.map((pending) => deltaFrame(pending, topic.topicJson))))
+          : all
+      this.sendMessages(topic, peer, frame, last.message, batch.length)
     }
   }
 }
