@@ -183,6 +183,42 @@ describe('hub over SSE', () => {
     }
   })
 
+  it('sends the eventsource package whole messages on a topic that also has delta subscribers', async () => {
+    const hub = createHub({ logError: () => {}, presence: false })
+    const sseRoute = hub.sse({ heartbeatMs: false })
+    const app = createApp<Env>()
+    app.get('/sse', sseRoute)
+    const server = await serve(app, { port: 0, hostname: '127.0.0.1', plugins: [hub] })
+    servers.push(server)
+    const { EventSource } = await import('eventsource')
+    const plain = new EventSource(`${server.url}sse?topic=board`)
+    const withDeltas = new EventSource(`${server.url}sse?topic=board&delta=fossil`)
+    const whole: unknown[] = []
+    const deltas: unknown[] = []
+    let subscribed = 0 // event: position comes once every topic of a stream is subscribed
+    for (const source of [plain, withDeltas]) source.addEventListener('position', () => subscribed++)
+    plain.addEventListener('message', (event) => whole.push(JSON.parse(event.data)))
+    withDeltas.addEventListener('message', (event) => deltas.push(JSON.parse(event.data)))
+    const board = (version: number): unknown => ({ version, rows: Array.from({ length: 50 }, (_, i) => i) })
+    try {
+      await vi.waitFor(() => expect(subscribed).toBe(2))
+      for (let version = 1; version <= 3; version++) await hub.publish('board', board(version))
+      await vi.waitFor(() => expect(whole).toHaveLength(3))
+      await vi.waitFor(() => expect(deltas).toHaveLength(3))
+      expect(whole.map((message) => (message as { data: unknown }).data)).toEqual([
+        board(1),
+        board(2),
+        board(3),
+      ])
+      expect(
+        deltas.slice(1).every((message) => typeof (message as { delta?: unknown }).delta === 'string'),
+      ).toBe(true)
+    } finally {
+      plain.close()
+      withDeltas.close()
+    }
+  })
+
   it('authorizes every topic of a stream before subscribing any: a refused stream is never seen in presence', async () => {
     const { server } = await start({
       presence: true,
