@@ -231,6 +231,10 @@ export class Topics<User> {
     const first = batch[0]!
     const last = batch[batch.length - 1]!
     let deltas: PreparedFrame | undefined
+    const deltaBatch = (): PreparedFrame => {
+      deltas ??= prepareBatch(batch.map((pending) => deltaFrame(pending, topic.topicJson)))
+      return deltas
+    }
     for (const peer of topic.live) {
       if (handled?.has(peer)) continue
       if (origins.size > 0 && origins.has(peer.id)) {
@@ -239,10 +243,7 @@ export class Topics<User> {
         continue
       }
       const base = topic.deltaPeers.get(peer)
-      const frame =
-        base !== undefined && follows(base, first.message)
-          ? (deltas ??= prepareBatch(batch.map((pending) => deltaFrame(pending, topic.topicJson))))
-          : all
+      const frame = base !== undefined && follows(base, first.message) ? deltaBatch() : all
       this.sendMessages(topic, peer, frame, last.message, batch.length)
     }
   }
