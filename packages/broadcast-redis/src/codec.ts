@@ -1,5 +1,5 @@
 // How the engine lays a topic out in Redis, and how messages and members are encoded there.
-import type { EngineMessage, PresenceMember } from '@flumen/broadcast'
+import type { EngineMessage, PresenceMember, VolatileMessage } from '@flumen/broadcast'
 
 /** A topic's keys and channel: all share the hash tag `{topic}`, so they live in one Cluster slot. */
 export interface TopicKeys {
@@ -56,7 +56,7 @@ export const storeMember = (member: PresenceMember, nodeId: string): StoredMembe
 
 /**
  * A message on the channel: `m|epoch|offset|origin|data` (data last: it may contain `|`). Joins and
- * leaves are `j|<member>` and `l|<member>`. Written by the publish and presence scripts.
+ * leaves are `j|<member>` and `l|<member>`, volatile messages `v|origin|data`. Written by the publish and presence scripts.
  */
 export const parseMessage = (topic: string, payload: string): EngineMessage | undefined => {
   const a = payload.indexOf('|', 2)
@@ -68,6 +68,17 @@ export const parseMessage = (topic: string, payload: string): EngineMessage | un
   const origin = payload.slice(b + 1, c)
   const data = payload.slice(c + 1)
   return origin ? { topic, data, epoch, offset, origin } : { topic, data, epoch, offset }
+}
+
+/** A volatile message on the channel: `v|origin|data` (no offset: it is never stored). */
+export const volatilePayload = (origin: string, data: string): string => `v|${origin}|${data}`
+
+export const parseVolatile = (topic: string, payload: string): VolatileMessage | undefined => {
+  const a = payload.indexOf('|', 2)
+  if (a < 0) return undefined
+  const origin = payload.slice(2, a)
+  const data = payload.slice(a + 1)
+  return origin ? { topic, data, origin } : { topic, data }
 }
 
 /** A stream entry: its id and its flat [field, value, …] list. */

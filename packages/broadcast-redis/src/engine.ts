@@ -2,7 +2,15 @@ import type { Engine, EngineListener, HistoryResult, StreamPosition } from '@flu
 import { recoveryOf } from '@flumen/broadcast'
 import { createId, FlumenError } from '@flumen/core'
 import type { StreamEntry } from './codec.js'
-import { entriesToMessages, publishKeyOf, storedAt, toMember, topicKeys } from './codec.js'
+import {
+  entriesToMessages,
+  parseVolatile,
+  publishKeyOf,
+  storedAt,
+  toMember,
+  topicKeys,
+  volatilePayload,
+} from './codec.js'
 import type { RedisClient, Topology } from './connection.js'
 import { openConnections } from './connection.js'
 import { Delivery } from './delivery.js'
@@ -85,7 +93,11 @@ export const redisEngine = (options: RedisEngineOptions = {}): RedisEngine => {
     if (topic === undefined || closed) return
     try {
       if (payload.startsWith('m|')) delivery.onPayload(topic, payload)
-      else if (payload.startsWith('j|') || payload.startsWith('l|')) {
+      // Volatile: no offset, so not through the gap checks of stored messages.
+      else if (payload.startsWith('v|')) {
+        const message = parseVolatile(topic, payload)
+        if (message) listener?.onVolatile?.(message)
+      } else if (payload.startsWith('j|') || payload.startsWith('l|')) {
         const member = toMember(JSON.parse(payload.slice(2)))
         listener?.onPresence(payload[0] === 'j' ? { topic, join: [member] } : { topic, leave: [member] })
       }
@@ -156,6 +168,18 @@ export const redisEngine = (options: RedisEngineOptions = {}): RedisEngine => {
         )
         const position = { epoch, offset: Number(offset) }
         return origin ? { topic, data, ...position, origin } : { topic, data, ...position }
+      } catch (err) {
+        throw unavailable(err)
+      }
+    },
+    async publishVolatile(topic, data, publishOptions = {}) {
+      const origin = publishOptions.origin ?? ''
+      if (origin.includes('|')) throw new Error('redisEngine: origin must not contain |')
+      const k = topicKeys(prefix, topic)
+      try {
+        const { scripts: run } = await ready()
+        const commands = await pubsubCommands()
+        await run.volatile(k.meta, k.channel, commands.publish, volatilePayload(origin, data))
       } catch (err) {
         throw unavailable(err)
       }

@@ -107,6 +107,14 @@ if epoch ~= before then redis.call('HSET', KEYS[1], 'e', epoch, 'o', offset, 'f'
 return {epoch or '', offset}
 `
 
+// A volatile message: published on the topic's channel, nothing stored. A script only so that a
+// Cluster runs it on the topic's slot (the channel shares its hash tag). KEYS: meta hash (for the
+// slot). ARGV: channel, publish command, payload.
+const volatileLua = `
+redis.call(ARGV[2], ARGV[1], ARGV[3])
+return 1
+`
+
 // Presence. KEYS: presence hash. ARGV: connection id, member JSON, channel, publish command.
 const presenceAddLua = `
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -141,6 +149,7 @@ export interface Scripts {
   publish: Call<[epoch: string, offset: number, duplicate: number]>
   history: Call<[epoch: string, offset: number, entries: StreamEntry[]]>
   guard: Call<[epoch: string, offset: number]>
+  volatile: Call<number>
   presenceAdd: Call<number>
   presenceRemove: Call<number>
   presenceRestore: Call<number>
@@ -150,6 +159,7 @@ const definitions: Record<keyof Scripts, { name: string; numberOfKeys: number; l
   publish: { name: 'flumenPublish', numberOfKeys: 4, lua: publishLua },
   history: { name: 'flumenHistory', numberOfKeys: 3, lua: historyLua },
   guard: { name: 'flumenGuard', numberOfKeys: 3, lua: guardLua },
+  volatile: { name: 'flumenVolatile', numberOfKeys: 1, lua: volatileLua },
   presenceAdd: { name: 'flumenPresenceAdd', numberOfKeys: 1, lua: presenceAddLua },
   presenceRemove: { name: 'flumenPresenceRemove', numberOfKeys: 1, lua: presenceRemoveLua },
   presenceRestore: { name: 'flumenPresenceRestore', numberOfKeys: 1, lua: presenceRestoreLua },
@@ -169,6 +179,7 @@ export const defineScripts = (client: RedisClient): Scripts => {
     publish: bind('publish'),
     history: bind('history'),
     guard: bind('guard'),
+    volatile: bind('volatile'),
     presenceAdd: bind('presenceAdd'),
     presenceRemove: bind('presenceRemove'),
     presenceRestore: bind('presenceRestore'),

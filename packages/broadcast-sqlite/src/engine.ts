@@ -135,6 +135,12 @@ export const sqliteEngine = (options: SqliteEngineOptions): SqliteEngine => {
           setImmediate(commitQueue)
       })
     },
+    async publishVolatile(topic, data, publishOptions = {}) {
+      assertOpen()
+      if (!subscribed.has(topic)) return
+      const { origin } = publishOptions
+      listener?.onVolatile?.(origin === undefined ? { topic, data } : { topic, data, origin })
+    },
     async subscribe(topic) {
       assertOpen()
       subscribed.add(topic)

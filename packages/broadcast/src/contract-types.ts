@@ -16,6 +16,8 @@ import type { Peer } from '@flumen/core'
 interface PublishRequestBase<User> {
   readonly user: User
   readonly peer: Peer<User>
+  /** A volatile publish (`"volatile":true`): delivered to who is connected now, never stored. */
+  readonly volatile: boolean
 }
 
 /**

@@ -13,6 +13,18 @@ export interface EngineMessage {
   readonly origin?: string
 }
 
+/**
+ * A volatile message: delivered to the nodes subscribed to its topic now, never stored, with no
+ * offset; a subscriber that is away or slow misses it (typing indicators, progress, cursors).
+ */
+export interface VolatileMessage {
+  readonly topic: string
+  /** The payload, already serialized as JSON text. */
+  readonly data: string
+  /** Peer id of the publisher, skipped at delivery. */
+  readonly origin?: string
+}
+
 export interface HistoryResult {
   /**
    * True when every message after `since` is in `messages`; false when the gap left the
@@ -61,6 +73,8 @@ export const dedupeDefaults: { readonly windowMs: 120_000; readonly maxKeysPerTo
 /** What an engine calls back into the hub with: messages and presence changes from every node. */
 export interface EngineListener {
   onMessage(message: EngineMessage): void
+  /** Volatile messages; a listener without it (a tool reading stored messages) does not get them. */
+  onVolatile?(message: VolatileMessage): void
   onPresence(change: PresenceChange): void
 }
 
@@ -78,6 +92,12 @@ export interface Engine {
    * included, through `onMessage`). Resolves once stored; rejects when it could not be.
    */
   publish(topic: string, data: string, options?: EnginePublishOptions): Promise<EngineMessage>
+  /**
+   * Delivers to every node subscribed to the topic now (this one included, through `onVolatile`)
+   * without storing it or taking an offset: no history, no recovery, no order with `publish`.
+   * Resolves once handed on; rejects when it could not be (the engine is closed or unreachable).
+   */
+  publishVolatile(topic: string, data: string, options?: { origin?: string }): Promise<void>
   /** This node wants the topic's messages and presence changes. */
   subscribe(topic: string): Promise<void>
   unsubscribe(topic: string): Promise<void>

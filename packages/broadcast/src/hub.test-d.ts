@@ -77,6 +77,10 @@ describe('createHub({ contract })', () => {
     const id = 'x' as string
     void hub.publish(`room:${id}`, { text: 'hi', from: 'ann' })
     void hub.publish('dashboard', { ws: 1 })
+    expectTypeOf(hub.publish('dashboard', { ws: 1 })).resolves.toEqualTypeOf<number>()
+    expectTypeOf(hub.publish('dashboard', { ws: 1 }, { volatile: true })).resolves.toEqualTypeOf<undefined>()
+    // @ts-expect-error a volatile publish is never stored, so it has no idempotency key
+    void hub.publish('dashboard', { ws: 1 }, { volatile: true, key: 'k' })
     // @ts-expect-error from is missing
     void hub.publish('room:1', { text: 'hi' })
     // @ts-expect-error ws is a number
@@ -118,7 +122,9 @@ describe('createHub({ contract })', () => {
   })
 
   it('still hands a typed hub to what publishes plain data (uploads progress)', () => {
-    const publisher: { publish(topic: string, data: unknown): Promise<unknown> } = createHub({ contract })
+    const publisher: {
+      publish(topic: string, data: unknown, options?: { volatile: true }): Promise<unknown>
+    } = createHub({ contract })
     const plain: Hub = createHub()
     expectTypeOf(publisher).not.toBeAny()
     expectTypeOf(plain.publish).parameter(0).toEqualTypeOf<string>()

@@ -263,6 +263,89 @@ describe('hub over WebSocket', () => {
     })
   })
 
+  it('delivers volatile publishes to who is connected now: no offset, nothing stored, nothing recovered', async () => {
+    const seenVolatile: boolean[] = []
+    const { connect, hub } = await start({
+      beforePublish: (request) => {
+        seenVolatile.push(request.volatile)
+      },
+    })
+    const alice = await connect('alice')
+    const bob = await connect('bob')
+    const { epoch } = await alice.request({ type: 'subscribe', topic: 'room:v' })
+    await bob.request({ type: 'subscribe', topic: 'room:v' })
+
+    const ack = await alice.request({
+      type: 'publish',
+      topic: 'room:v',
+      data: { typing: true },
+      volatile: true,
+    })
+    expect(ack).toEqual({ type: 'ack', id: ack.id })
+    expect(await bob.next(isMessage('room:v'))).toEqual({
+      type: 'message',
+      topic: 'room:v',
+      data: { typing: true },
+      volatile: true,
+    })
+    expect(await hub.publish('room:v', 'from the server', { volatile: true })).toBeUndefined()
+    expect((await alice.next(isMessage('room:v'))).data).toBe('from the server')
+    expect((await bob.next(isMessage('room:v'))).data).toBe('from the server')
+    // The stored publish after them takes offset 1: volatile ones took none.
+    expect(await alice.request({ type: 'publish', topic: 'room:v', data: 'kept' })).toMatchObject({
+      offset: 1,
+    })
+    expect(await bob.next(isMessage('room:v'))).toMatchObject({ data: 'kept', offset: 1 })
+    expect(seenVolatile).toEqual([true, false])
+    expect(alice.received.filter(isMessage('room:v')).map((m) => m.data)).toEqual(['from the server'])
+
+    // A client that comes back from before any of them recovers the stored message only.
+    const late = await connect('carol')
+    expect(
+      await late.request({ type: 'subscribe', topic: 'room:v', since: { epoch, offset: 0 } }),
+    ).toMatchObject({ recovered: true })
+    expect(await late.next(isMessage('room:v'))).toMatchObject({ data: 'kept', offset: 1 })
+    await alice.request({ type: 'publish', topic: 'room:v', data: 'marker', echo: true })
+    await late.next((m) => isMessage('room:v')(m) && m.data === 'marker')
+    expect(late.received.filter(isMessage('room:v')).map((m) => m.data)).toEqual(['kept', 'marker'])
+
+    for (const bad of [
+      { volatile: 'yes', code: 'BAD_REQUEST' },
+      { volatile: true, key: 'k-1', code: 'BAD_REQUEST' },
+    ]) {
+      const { code, ...fields } = bad
+      expect(await alice.request({ type: 'publish', topic: 'room:v', data: 1, ...fields })).toMatchObject({
+        type: 'error',
+        code,
+      })
+    }
+  })
+
+  it('drops volatile messages for a peer that is behind, and closes it for none of them', async () => {
+    const { connect, hub } = await start(
+      { volatileMaxBufferedBytes: 1024, presence: false },
+      { maxBufferedBytes: 64 * 1024 * 1024 },
+    )
+    const alice = await connect('alice')
+    const bob = await connect('bob')
+    for (const client of [alice, bob]) await client.request({ type: 'subscribe', topic: 'typing' })
+    await bob.request({ type: 'subscribe', topic: 'flood' })
+    // Bob stops reading and 16 MB are on their way to him: more than the kernel takes.
+    ;(bob.socket as unknown as { _socket: Socket })._socket.pause()
+    const chunk = 'x'.repeat(64 * 1024)
+    await Promise.all(Array.from({ length: 256 }, (_, i) => hub.publish('flood', { i, chunk })))
+    await new Promise((resolve) => setImmediate(resolve)) // the hub writes a turn's messages after it
+    await hub.publish('typing', 'alice is typing', { volatile: true })
+    expect((await alice.next(isMessage('typing'))).data).toBe('alice is typing')
+    expect(hub.stats.dropped).toBe(1)
+    ;(bob.socket as unknown as { _socket: Socket })._socket.resume()
+    await bob.next((m) => isMessage('flood')(m) && (m.data as { i: number }).i === 255, 15_000)
+    await hub.publish('typing', 'still typing', { volatile: true })
+    expect((await bob.next(isMessage('typing'))).data).toBe('still typing')
+    expect(bob.received.filter(isMessage('typing')).map((m) => m.data)).toEqual(['still typing'])
+    expect(bob.socket.readyState).toBe(WebSocket.OPEN)
+  })
+
   it('refuses unauthorized subscribe and publish with FORBIDDEN and leaks nothing', async () => {
     const { connect, hub } = await start({
       authorize: ({ user, action, topic }) =>

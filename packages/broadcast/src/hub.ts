@@ -2,7 +2,7 @@
 // public shape and the wiring of its parts (see each module's header for what it does).
 import type { AnyContract, StandardSchemaV1 } from '@flumen/contract'
 import type { Authorizer, FlumenPlugin, Peer, StreamPosition } from '@flumen/core'
-import { FlumenError, positiveInteger } from '@flumen/core'
+import { FlumenError, integerAtLeast, positiveInteger } from '@flumen/core'
 import type { SseOptions, SseRoute } from '@flumen/sse'
 import type { WebSocketOptions, WebSocketRoute } from '@flumen/ws'
 import type { Env } from 'hono'
@@ -106,6 +106,13 @@ export interface HubOptions<User = unknown, C extends AnyContract | undefined = 
    */
   deltas?: boolean
   /**
+   * Bytes queued for a peer past which it misses volatile messages (`publish(…, { volatile: true })`):
+   * behind that much, a typing indicator or a progress tick would arrive stale. Counted in
+   * `stats.dropped`.
+   * @default 65_536
+   */
+  volatileMaxBufferedBytes?: number
+  /**
    * How deep arrays and objects may nest in a client message; deeper is BAD_REQUEST, found before
    * the message is parsed.
    * @default 32
@@ -127,6 +134,8 @@ export interface HubStats {
   readonly published: number
   /** Frames written to peers (messages, presence, replies). */
   readonly delivered: number
+  /** Volatile messages a peer missed because it was behind (see `volatileMaxBufferedBytes`). */
+  readonly dropped: number
 }
 
 export interface PublishOptions {
@@ -138,6 +147,18 @@ export interface PublishOptions {
    * to make a retried request (an HTTP POST sent again) publish once.
    */
   key?: string
+  volatile?: false
+}
+
+export interface VolatilePublishOptions {
+  /**
+   * Deliver to the topic's subscribers that are connected and keeping up now, without storing it:
+   * no offset, no history, no recovery, no order with stored messages. For what is stale a moment
+   * later: typing indicators, progress, cursors. Works across nodes like any publish.
+   */
+  volatile: true
+  /** A peer (or peer id) that must not receive this message, typically its sender. */
+  except?: Peer | string
 }
 
 /**
@@ -154,6 +175,12 @@ export interface Hub<User = unknown, C extends AnyContract | undefined = undefin
    * the data is checked against the topic's message schema first (`BAD_REQUEST` with its issues).
    */
   publish<T extends HubTopic<C>>(topic: T, data: HubMessage<C, T>, options?: PublishOptions): Promise<number>
+  /** A volatile publish: resolves once handed to the engine, with no offset (nothing is stored). */
+  publish<T extends HubTopic<C>>(
+    topic: T,
+    data: HubMessage<C, T>,
+    options: VolatilePublishOptions,
+  ): Promise<undefined>
   /**
    * Registers an RPC method that clients reach with `{"type":"call"}`. With a contract, only its
    * methods, typed and checked both ways (input: `BAD_REQUEST`; a result it refuses: `INTERNAL`).
@@ -226,8 +253,21 @@ export const createHub = <User = unknown, C extends AnyContract | undefined = un
   const logError = options.logError ?? ((err: unknown) => console.error('[flumen/broadcast]', err))
   const authenticate = options.authenticate
 
-  const counters = { published: 0, delivered: 0 }
-  const topics = new Topics<User>(engine, counters, identify !== undefined, logError)
+  const volatileMaxBufferedBytes = integerAtLeast(
+    'createHub',
+    'volatileMaxBufferedBytes',
+    options.volatileMaxBufferedBytes ?? 65_536,
+    0,
+  )
+
+  const counters = { published: 0, delivered: 0, dropped: 0 }
+  const topics = new Topics<User>(
+    engine,
+    counters,
+    identify !== undefined,
+    logError,
+    volatileMaxBufferedBytes,
+  )
   const contract = options.contract
   if (contract !== undefined && typeof contract?.match !== 'function')
     throw new Error('createHub: contract must come from defineContract()')
@@ -264,7 +304,11 @@ export const createHub = <User = unknown, C extends AnyContract | undefined = un
   // The hub object is the plugin its routes register: created below, read when a route first runs.
   let self: Hub<User, C> | undefined
   const routes = { peers, session, subscriptions, access, maxSubscriptions, hub: () => self! }
-  engine.attach({ onMessage: topics.onMessage, onPresence: topics.onPresence })
+  engine.attach({
+    onMessage: topics.onMessage,
+    onVolatile: topics.onVolatile,
+    onPresence: topics.onPresence,
+  })
 
   const stats: HubStats = {
     get peers() {
@@ -279,6 +323,36 @@ export const createHub = <User = unknown, C extends AnyContract | undefined = un
     get delivered() {
       return counters.delivered
     },
+    get dropped() {
+      return counters.dropped
+    },
+  }
+
+  const publish = async (
+    topic: string,
+    data: unknown,
+    publishOptions: PublishOptions | VolatilePublishOptions = {},
+  ): Promise<number | undefined> => {
+    const name = access.checkTopic(topic)
+    const checking = access.checkMessage(name, data)
+    if (checking) await checking
+    const json = JSON.stringify(data)
+    if (json === undefined) throw new FlumenError('BAD_REQUEST', 'data must be JSON-serializable')
+    const except = publishOptions.except
+    const origin = typeof except === 'string' ? except : except?.id
+    const originOption = origin === undefined ? {} : { origin }
+    if (publishOptions.volatile === true) {
+      await engine.publishVolatile(name, json, originOption)
+      counters.published++
+      return undefined
+    }
+    const stored = await engine.publish(name, json, {
+      ...originOption,
+      // Server keys have a namespace of their own: a client's key never matches one.
+      ...(publishOptions.key !== undefined && { key: `s:${publishOptions.key}` }),
+    })
+    counters.published++
+    return stored.offset
   }
 
   self = {
@@ -286,22 +360,8 @@ export const createHub = <User = unknown, C extends AnyContract | undefined = un
     engine,
     stats,
     contract,
-    async publish(topic, data, publishOptions = {}) {
-      const name = access.checkTopic(topic)
-      const checking = access.checkMessage(name, data)
-      if (checking) await checking
-      const json = JSON.stringify(data)
-      if (json === undefined) throw new FlumenError('BAD_REQUEST', 'data must be JSON-serializable')
-      const except = publishOptions.except
-      const origin = typeof except === 'string' ? except : except?.id
-      const stored = await engine.publish(name, json, {
-        ...(origin !== undefined && { origin }),
-        // Server keys have a namespace of their own: a client's key never matches one.
-        ...(publishOptions.key !== undefined && { key: `s:${publishOptions.key}` }),
-      })
-      counters.published++
-      return stored.offset
-    },
+    // One implementation of both overloads: a volatile publish answers undefined, a stored one its offset.
+    publish: publish as Hub<User, C>['publish'],
     method(name, handler, methodOptions = {}) {
       methods.register(name, handler as MethodHandler<User>, methodOptions)
     },

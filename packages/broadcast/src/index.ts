@@ -10,6 +10,7 @@ export type {
   PresenceChange,
   PresenceMember,
   StreamPosition,
+  VolatileMessage,
 } from './engine.js'
 export { dedupeDefaults, historyDefaults, resolveHistory } from './engine.js'
 export type {

@@ -230,6 +230,12 @@ export const memoryEngine = (options: MemoryEngineOptions = {}): MemoryEngine =>
       else if (stream.log.length === 0) forgetIfIdle(topic, stream)
       return message
     },
+    async publishVolatile(topic, data, publishOptions = {}) {
+      assertOpen()
+      if (!subscribed.has(topic)) return
+      const { origin } = publishOptions
+      listener?.onVolatile?.(origin === undefined ? { topic, data } : { topic, data, origin })
+    },
     async subscribe(topic) {
       assertOpen()
       subscribed.add(topic)

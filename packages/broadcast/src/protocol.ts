@@ -2,7 +2,7 @@
 // they carry already-serialized data, so a payload is never parsed and serialized again.
 import type { ErrorIssue, FlumenErrorCode } from '@flumen/core'
 import { deltaEncoding } from './delta-delivery.js'
-import type { EngineMessage, StreamPosition } from './engine.js'
+import type { EngineMessage, StreamPosition, VolatileMessage } from './engine.js'
 
 /** The WebSocket subprotocol of protocol v1. */
 export const protocolName = 'flumen.v1'
@@ -10,6 +10,10 @@ export const protocolName = 'flumen.v1'
 /** `{"type":"message",…}` for a stored message; `topicJson` is the topic as a JSON string. */
 export const messageEnvelope = (message: EngineMessage, topicJson: string): string =>
   `{"type":"message","topic":${topicJson},"data":${message.data},"epoch":"${message.epoch}","offset":${message.offset}}`
+
+/** `{"type":"message",…,"volatile":true}`: a volatile message has no epoch or offset. */
+export const volatileEnvelope = (message: VolatileMessage, topicJson: string): string =>
+  `{"type":"message","topic":${topicJson},"data":${message.data},"volatile":true}`
 
 export const ackEnvelope = (id: number, fields: Record<string, unknown> = {}): string =>
   JSON.stringify({ type: 'ack', id, ...fields })
@@ -59,6 +63,7 @@ export interface InboundMessage {
   echo?: unknown
   key?: unknown
   delta?: unknown
+  volatile?: unknown
 }
 
 /** An idempotency key of a publish: what a client may send. */

@@ -92,6 +92,27 @@ describe('hub over SSE', () => {
     expect(payload(await resumed.next(isMessage)).data).toBe(5)
   })
 
+  it('streams volatile messages without an id, so Last-Event-ID stays on the stored ones', async () => {
+    const { hub, server } = await start()
+    const stream = await open(`${server.url}sse?topic=room:1`)
+    await hub.publish('room:1', 'stored')
+    const stored = await stream.next(isMessage)
+    await hub.publish('room:1', { typing: 'alice' }, { volatile: true })
+    const volatile = await stream.next(isMessage)
+    expect(JSON.parse(volatile.data)).toEqual({
+      type: 'message',
+      topic: 'room:1',
+      data: { typing: 'alice' },
+      volatile: true,
+    })
+    expect(volatile.id).toBeUndefined()
+    stream.close()
+    // Back from the stored message's id: nothing missed, the volatile one is not replayed.
+    const again = await open(`${server.url}sse?topic=room:1`, { 'last-event-id': stored.id! })
+    await hub.publish('room:1', 'after')
+    expect(payload(await again.next(isMessage))).toMatchObject({ data: 'after', offset: 2 })
+  })
+
   it('refuses a forbidden or malformed topic with an HTTP error before streaming', async () => {
     const { server, hub } = await start({ authorize: ({ topic }) => topic !== 'secret' })
     const forbidden = await fetch(new URL('/sse?topic=ok&topic=secret', server.url))

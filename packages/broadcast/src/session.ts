@@ -67,6 +67,12 @@ export class ProtocolSession<User> {
         const key = message.key
         if (key !== undefined && (typeof key !== 'string' || !publishKeyPattern.test(key)))
           throw new FlumenError('BAD_REQUEST', 'key must be 1-64 characters of A-Z a-z 0-9 _ -')
+        if (message.volatile !== undefined && typeof message.volatile !== 'boolean')
+          throw new FlumenError('BAD_REQUEST', 'volatile must be true or false')
+        const volatile = message.volatile === true
+        // A key makes a retry the same stored message; a volatile one is never stored or retried.
+        if (volatile && key !== undefined)
+          throw new FlumenError('BAD_REQUEST', 'A volatile publish has no key')
         await access.requireAllowed(state, 'publish', name)
         // The topic's contract entry, looked up once for the publish's checks and its hook.
         const match = access.match(name)
@@ -76,6 +82,7 @@ export class ProtocolSession<User> {
           peer: state.peer,
           topic: name,
           data: validated,
+          volatile,
           ...(match && { pattern: match.pattern, params: match.params }),
         })
         // Stored as sent (the schemas' input), or as the hook made it.
@@ -83,8 +90,14 @@ export class ProtocolSession<User> {
         await access.checkStored(name, match, stored, stamped !== undefined)
         const json = JSON.stringify(stored)
         if (json === undefined) throw new FlumenError('INTERNAL', 'beforePublish returned no JSON')
+        const origin = message.echo === true ? {} : { origin: state.peer.id }
+        if (volatile) {
+          await engine.publishVolatile(name, json, origin)
+          stats.published++
+          return id === undefined ? undefined : ackEnvelope(id)
+        }
         const { offset } = await engine.publish(name, json, {
-          ...(message.echo !== true && { origin: state.peer.id }),
+          ...origin,
           ...(typeof key === 'string' && { key: clientKey(state.user, key) }),
         })
         stats.published++

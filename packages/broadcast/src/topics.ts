@@ -6,10 +6,10 @@ import type { Peer, PreparedFrame, StreamPosition } from '@flumen/core'
 import { covers, prepareBatch, prepareFrame } from '@flumen/core'
 import type { DeltaBases } from './delta-delivery.js'
 import { deltaFrame, follows } from './delta-delivery.js'
-import type { Engine, EngineMessage, PresenceChange } from './engine.js'
+import type { Engine, EngineMessage, PresenceChange, VolatileMessage } from './engine.js'
 import type { TopicPresence } from './presence.js'
 import { applyPresenceChange, presenceEnvelope } from './presence.js'
-import { messageEnvelope } from './protocol.js'
+import { messageEnvelope, volatileEnvelope } from './protocol.js'
 
 /** A message and its frames, prepared once for every peer of the topic. */
 export interface PendingDelivery {
@@ -42,6 +42,8 @@ export interface TopicState<User> extends TopicPresence {
 /** Counters the topics add to (the hub's stats). */
 export interface DeliveryCounters {
   delivered: number
+  /** Volatile messages not written to a peer: its send buffer was over the limit. */
+  dropped: number
 }
 
 export const messageFrame = (message: EngineMessage, topicJson: string): PreparedFrame =>
@@ -71,6 +73,8 @@ export class Topics<User> {
     private readonly counters: DeliveryCounters,
     private readonly withPresence: boolean,
     private readonly logError: (err: unknown) => void,
+    /** A peer with more bytes queued than this misses volatile messages (they would arrive stale). */
+    private readonly volatileMaxBufferedBytes: number,
   ) {}
 
   get size(): number {
@@ -160,6 +164,24 @@ export class Topics<User> {
     else {
       topic.batch = [delivery]
       if (this.flushQueue.push(topic) === 1) setImmediate(this.flushAll)
+    }
+  }
+
+  /**
+   * A volatile message from the engine: written now to the topic's live peers that are keeping up,
+   * after this turn's stored messages; peers still recovering, or behind, miss it. It moves no
+   * delta base and no position.
+   */
+  readonly onVolatile = (message: VolatileMessage): void => {
+    const topic = this.topics.get(message.topic)
+    if (!topic || topic.live.size === 0) return
+    this.flush(topic)
+    const frame = prepareFrame(volatileEnvelope(message, topic.topicJson), { volatile: true })
+    const { origin } = message
+    for (const peer of topic.live) {
+      if (peer.id === origin) continue
+      if (peer.bufferedAmount <= this.volatileMaxBufferedBytes && peer.send(frame)) this.counters.delivered++
+      else this.counters.dropped++
     }
   }
 

@@ -329,6 +329,38 @@ describe('createClient', () => {
     for (const pending of queued) await expect(pending).rejects.toMatchObject({ code: 'CLOSED' })
   })
 
+  it('publishes volatile messages to who is there: handlers see them unpositioned, offline ones are dropped', async () => {
+    const started = await start()
+    const alice = client({ url: `${started.url}?user=alice` })
+    const bob = client({ url: `${started.url}?user=bob` })
+    const got: unknown[] = []
+    const sub = bob.subscribe<string>('room:v', (data, meta) => got.push([data, meta]), { delta: true })
+    await sub.ready
+    await alice.subscribe('room:v', () => {}).ready
+    expect(await alice.publish('room:v', 'stored 1')).toBe(1)
+    expect(await alice.publish('room:v', 'typing', { volatile: true })).toBe(true)
+    expect(await alice.publish('room:v', 'stored 2')).toBe(2)
+    await waitFor(() => got.length === 3)
+    expect(got).toEqual([
+      ['stored 1', expect.objectContaining({ offset: 1, volatile: false })],
+      ['typing', { topic: 'room:v', volatile: true }],
+      ['stored 2', expect.objectContaining({ offset: 2, volatile: false })],
+    ])
+    expect(sub.position?.offset).toBe(2)
+
+    // Offline: dropped at once, never sent later.
+    await started.server.close({ timeoutMs: 100 })
+    await waitFor(() => alice.state === 'reconnecting' && bob.state === 'reconnecting')
+    expect(await alice.publish('room:v', 'while away', { volatile: true })).toBe(false)
+    await started.restart()
+    await waitFor(() => alice.state === 'open' && bob.state === 'open')
+    await alice.subscribe('room:v', () => {}).ready
+    await bob.subscribe('room:v', () => {}).ready
+    expect(await alice.publish('room:v', 'back')).toBe(1)
+    await waitFor(() => got.length === 4)
+    expect(got.map((entry) => (entry as unknown[])[0])).toEqual(['stored 1', 'typing', 'stored 2', 'back'])
+  })
+
   it('sends a publish whose answer the drop lost again, and the server stores it once', async () => {
     // Publishes are held at authorization until the test lets them go: the first one is stored
     // after its connection is gone, so its ack is lost on the way.

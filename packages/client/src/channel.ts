@@ -10,7 +10,9 @@ import type {
   ClientEvents,
   ClientOptions,
   ClientState,
+  PublishCallOptions,
   UntypedClientMethods,
+  VolatilePublishOptions,
 } from './client-types.js'
 import { ContractChecks } from './contract-checks.js'
 import { Emitter } from './emitter.js'
@@ -33,9 +35,16 @@ export type {
   PublishCallOptions,
   TypedClientMethods,
   UntypedClientMethods,
+  VolatilePublishOptions,
 } from './client-types.js'
 export type { KeepAliveOptions } from './keep-alive.js'
-export type { MessageMeta, SubscribeOptions, Subscription } from './subscriptions.js'
+export type {
+  MessageMeta,
+  StoredMessageMeta,
+  SubscribeOptions,
+  Subscription,
+  VolatileMessageMeta,
+} from './subscriptions.js'
 export type { TokenSource } from './token.js'
 
 /**
@@ -287,6 +296,30 @@ export const createClientWith = <C extends AnyContract | undefined = undefined>(
     if ((state as ClientState) !== 'closed') setState('closed')
   })()
 
+  const publish = async (
+    topic: string,
+    data: unknown,
+    publishOptions: PublishCallOptions | VolatilePublishOptions = {},
+  ): Promise<number | boolean> => {
+    if (closing) throw new FlumenClientError('CLOSED', 'The client closed')
+    if (publishOptions.volatile === true)
+      return requests.sendNow({
+        type: 'publish',
+        topic,
+        data,
+        volatile: true,
+        ...(publishOptions.echo && { echo: true }),
+      })
+    const message = {
+      type: 'publish',
+      topic,
+      data,
+      key: publishKey(),
+      ...(publishOptions.echo && { echo: true }),
+    }
+    return Number((await requests.publish(message, publishOptions.timeoutMs)).offset)
+  }
+
   const client: ClientBase & UntypedClientMethods = {
     get state() {
       return state
@@ -297,17 +330,8 @@ export const createClientWith = <C extends AnyContract | undefined = undefined>(
       if (typeof handler !== 'function') throw new Error('subscribe: handler must be a function')
       return subscriptions.add(topic, handler as (data: unknown, meta: MessageMeta) => void, subscribeOptions)
     },
-    async publish(topic, data, publishOptions = {}) {
-      if (closing) throw new FlumenClientError('CLOSED', 'The client closed')
-      const message = {
-        type: 'publish',
-        topic,
-        data,
-        key: publishKey(),
-        ...(publishOptions.echo && { echo: true }),
-      }
-      return Number((await requests.publish(message, publishOptions.timeoutMs)).offset)
-    },
+    // One implementation of both overloads: a volatile publish answers whether it went out.
+    publish: publish as UntypedClientMethods['publish'],
     async call(method, data, callOptions = {}) {
       if (closing) throw new FlumenClientError('CLOSED', 'The client closed')
       const result = await requests.request(

@@ -76,6 +76,18 @@ export interface ClientEvents {
 
 export interface PublishCallOptions {
   timeoutMs?: number
+  volatile?: false
+  /** Receive this publish as well (the server echoes it). */
+  echo?: boolean
+}
+
+export interface VolatilePublishOptions {
+  /**
+   * Send it to who is subscribed and keeping up now, stored nowhere (typing indicators, progress,
+   * cursors): no offset, no recovery, never queued. Resolves false when it was not sent (no open
+   * connection); a refusal by the server comes as an `error` event.
+   */
+  volatile: true
   /** Receive this publish as well (the server echoes it). */
   echo?: boolean
 }
@@ -99,6 +111,8 @@ export interface UntypedClientMethods {
    * again after a reconnect if the answer was lost: the server stores it once.
    */
   publish(topic: string, data: unknown, options?: PublishCallOptions): Promise<number>
+  /** A volatile publish: true once written to the open connection, false when there is none. */
+  publish(topic: string, data: unknown, options: VolatilePublishOptions): Promise<boolean>
   call<R = unknown>(method: string, data?: unknown, options?: { timeoutMs?: number }): Promise<R>
   /** The users present in a subscribed topic, as last reported. */
   presence(topic: string): unknown[]
@@ -118,6 +132,11 @@ export interface TypedClientMethods<C extends AnyContract> {
     data: PublishInputOf<C, T>,
     options?: PublishCallOptions,
   ): Promise<number>
+  publish<T extends TopicName<C>>(
+    topic: T,
+    data: PublishInputOf<C, T>,
+    options: VolatilePublishOptions,
+  ): Promise<boolean>
   /** Resolves with the method's result, checked and as its output schema makes it. */
   call<N extends MethodName<C>>(
     method: N,

@@ -9,11 +9,14 @@ export type {
   KeepAliveOptions,
   MessageMeta,
   PublishCallOptions,
+  StoredMessageMeta,
   SubscribeOptions,
   Subscription,
   TokenSource,
   TypedClientMethods,
   UntypedClientMethods,
+  VolatileMessageMeta,
+  VolatilePublishOptions,
 } from './channel.js'
 export type { ClientErrorCode, ClientErrorOptions } from './errors.js'
 export { FlumenClientError } from './errors.js'

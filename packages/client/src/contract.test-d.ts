@@ -30,6 +30,8 @@ describe('createClient({ contract })', () => {
     client.subscribe(`room:${id}`, (message, meta) => {
       expectTypeOf(message).toEqualTypeOf<{ text: string; at: Date }>()
       expectTypeOf(meta).toEqualTypeOf<MessageMeta>()
+      if (meta.volatile) expectTypeOf(meta.offset).toEqualTypeOf<undefined>()
+      else expectTypeOf(meta.offset).toEqualTypeOf<number>()
     })
     client.subscribe('dashboard', (tick) => expectTypeOf(tick).toEqualTypeOf<{ ws: number }>())
     client.subscribe(contract.topic('room:{id}', { id }), (message) =>
@@ -46,6 +48,12 @@ describe('createClient({ contract })', () => {
     // @ts-expect-error text is a string
     void client.publish('room:1', { text: 1 })
     void client.publish('dashboard', { ws: 1 })
+    expectTypeOf(client.publish('room:1', { text: 'hi' })).resolves.toEqualTypeOf<number>()
+    expectTypeOf(
+      client.publish('room:1', { text: 'hi' }, { volatile: true }),
+    ).resolves.toEqualTypeOf<boolean>()
+    // @ts-expect-error a volatile publish is never queued, so it has no timeout
+    void client.publish('room:1', { text: 'hi' }, { volatile: true, timeoutMs: 10 })
     expectTypeOf(client.call('chat.send', { text: 'hi' })).resolves.toEqualTypeOf<{ offset: number }>()
     // @ts-expect-error the input is { text: string }
     void client.call('chat.send', { body: 'hi' })

@@ -67,6 +67,16 @@ export class Requests {
     })
   }
 
+  /**
+   * Sends a message that waits for no answer (a volatile publish) on the open connection: false when
+   * there is none (it is dropped, not queued: it would be stale by the next connection).
+   */
+  sendNow(message: Record<string, unknown>): boolean {
+    if (!this.socket?.isOpen) return false
+    this.socket.send(JSON.stringify(message))
+    return true
+  }
+
   /** A connection opened: requests go out on it from now on. */
   connected(socket: RawSocket): void {
     this.socket = socket

@@ -10,9 +10,11 @@ export type ContractMessage<C extends AnyContract> = {
     readonly pattern: P
     /** As the topic's message schema outputs it. */
     readonly data: MessageOf<C, TopicOfPattern<P>>
-    readonly epoch: string
-    readonly offset: number
-  }
+  } & (
+    | { readonly volatile: false; readonly epoch: string; readonly offset: number }
+    /** A volatile message: stored nowhere, no position. */
+    | { readonly volatile: true; readonly epoch?: undefined; readonly offset?: undefined }
+  )
 }[keyof C['topics'] & string]
 
 export interface StreamEvent<C extends AnyContract | undefined = undefined> {
@@ -93,7 +95,14 @@ export const openEventStream = <C extends AnyContract | undefined = undefined>(
   /** The event, with its checked hub message when there is a contract; undefined when it breaks it. */
   const checked = async (event: StreamEvent<C>): Promise<StreamEvent<C> | undefined> => {
     if (!contract || event.event !== 'message') return event
-    let envelope: { type?: unknown; topic?: unknown; data?: unknown; epoch?: unknown; offset?: unknown }
+    let envelope: {
+      type?: unknown
+      topic?: unknown
+      data?: unknown
+      epoch?: unknown
+      offset?: unknown
+      volatile?: unknown
+    }
     try {
       envelope = JSON.parse(event.data) as typeof envelope
     } catch {
@@ -117,13 +126,17 @@ export const openEventStream = <C extends AnyContract | undefined = undefined>(
       )
       return undefined
     }
-    const message = {
-      topic,
-      pattern: match.pattern,
-      data: result.value,
-      epoch: String(envelope.epoch),
-      offset: Number(envelope.offset),
-    }
+    const message =
+      envelope.volatile === true
+        ? { topic, pattern: match.pattern, data: result.value, volatile: true }
+        : {
+            topic,
+            pattern: match.pattern,
+            data: result.value,
+            volatile: false,
+            epoch: String(envelope.epoch),
+            offset: Number(envelope.offset),
+          }
     return { ...event, message: message as StreamEvent<C>['message'] }
   }
 
@@ -140,13 +153,16 @@ export const openEventStream = <C extends AnyContract | undefined = undefined>(
       delta?: unknown
       epoch?: unknown
       offset?: unknown
+      volatile?: unknown
     }
     try {
       envelope = JSON.parse(event.data) as typeof envelope
     } catch {
       return event
     }
-    if (envelope?.type !== 'message' || typeof envelope.topic !== 'string') return event
+    // A volatile message is whole and not a base: the next delta follows the stored one before it.
+    if (envelope?.type !== 'message' || typeof envelope.topic !== 'string' || envelope.volatile === true)
+      return event
     const { topic } = envelope
     const epoch = String(envelope.epoch)
     const offset = Number(envelope.offset)

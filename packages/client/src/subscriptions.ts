@@ -9,11 +9,24 @@ import type { ServerMessage, StreamPosition } from './protocol.js'
 import { covers } from './protocol.js'
 import type { Requests } from './requests.js'
 
-export interface MessageMeta {
+/** A stored message: where it stands in the topic. */
+export interface StoredMessageMeta {
   topic: string
   epoch: string
   offset: number
+  volatile: false
 }
+
+/** A volatile message: stored nowhere, so it has no position. */
+export interface VolatileMessageMeta {
+  topic: string
+  volatile: true
+  epoch?: undefined
+  offset?: undefined
+}
+
+/** What a handler learns besides the data; narrow by `volatile`. */
+export type MessageMeta = StoredMessageMeta | VolatileMessageMeta
 
 export interface SubscribeOptions {
   /** Start from a known position (e.g. saved across page loads) instead of now. */
@@ -161,6 +174,11 @@ export class Subscriptions {
     const topic = String(message.topic)
     const entry = this.topics.get(topic)
     if (!entry || entry.resyncing) return
+    // Volatile: no position to check or move, no delta base.
+    if (message.volatile === true) {
+      if (entry.live) this.dispatch(topic, entry, message.data, { topic, volatile: true })
+      return
+    }
     const at = { epoch: String(message.epoch), offset: Number(message.offset) }
     const position = entry.position
     // Already seen (a recovery overlapping live delivery): drop.
@@ -179,7 +197,11 @@ export class Subscriptions {
     if (position && position.epoch !== at.epoch)
       this.context.events.emit('reset', { topic, epoch: at.epoch, offset: at.offset - 1 })
     entry.position = at
-    const meta = { topic, ...at }
+    this.dispatch(topic, entry, data, { topic, ...at, volatile: false })
+  }
+
+  /** Gives checked data to the topic's handlers. */
+  private dispatch(topic: string, entry: Topic, data: unknown, meta: MessageMeta): void {
     this.context.checks.message(topic, data, (data) => {
       for (const handler of entry.handlers) {
         try {

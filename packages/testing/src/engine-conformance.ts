@@ -1,7 +1,7 @@
 // The engine conformance suite: the contract every Engine must keep, run against a real one.
 // memoryEngine() runs it here; @flumen/broadcast-redis runs it unchanged.
 
-import type { Engine, EngineMessage, PresenceChange } from '@flumen/broadcast'
+import type { Engine, EngineMessage, PresenceChange, VolatileMessage } from '@flumen/broadcast'
 import { afterEach, describe, expect, it } from 'vitest'
 
 export interface EngineHarness {
@@ -15,9 +15,19 @@ export interface EngineHarness {
   createPeerNode?(options: { historySize: number }): Engine | Promise<Engine>
 }
 
-const collect = (engine: Engine): { messages: EngineMessage[]; presence: PresenceChange[] } => {
-  const seen = { messages: [] as EngineMessage[], presence: [] as PresenceChange[] }
-  engine.attach({ onMessage: (m) => seen.messages.push(m), onPresence: (p) => seen.presence.push(p) })
+interface Seen {
+  messages: EngineMessage[]
+  volatile: VolatileMessage[]
+  presence: PresenceChange[]
+}
+
+const collect = (engine: Engine): Seen => {
+  const seen: Seen = { messages: [], volatile: [], presence: [] }
+  engine.attach({
+    onMessage: (m) => seen.messages.push(m),
+    onVolatile: (m) => seen.volatile.push(m),
+    onPresence: (p) => seen.presence.push(p),
+  })
   return seen
 }
 
@@ -145,6 +155,37 @@ export const describeEngineConformance = (harness: EngineHarness): void => {
       expect(caughtUp.messages.map((m) => m.data)).toEqual(['1', '2', '3'])
     })
 
+    it('delivers volatile messages to subscribers without storing them or taking an offset', async () => {
+      const engine = await create()
+      const seen = collect(engine)
+      const topic = freshTopic()
+      const elsewhere = freshTopic()
+      await engine.subscribe(topic)
+      const before = await engine.publish(topic, '"stored"')
+      await engine.publishVolatile(topic, '{"typing":true}', { origin: 'peer-a' })
+      await engine.publishVolatile(topic, '"a|b"')
+      await engine.publishVolatile(elsewhere, '"nobody here"')
+      const after = await engine.publish(topic, '"stored again"')
+      expect(after.offset).toBe(before.offset + 1)
+      await eventually(() =>
+        expect(seen.volatile).toEqual([
+          { topic, data: '{"typing":true}', origin: 'peer-a' },
+          { topic, data: '"a|b"' },
+        ]),
+      )
+      await eventually(() => expect(seen.messages.map((m) => m.data)).toEqual(['"stored"', '"stored again"']))
+      const history = await engine.history(topic, { epoch: before.epoch, offset: before.offset - 1 })
+      expect(history.messages.map((m) => m.data)).toEqual(['"stored"', '"stored again"'])
+      await engine.unsubscribe(topic)
+      await engine.publishVolatile(topic, '"after unsubscribe"')
+      await engine.publish(topic, '"marker"')
+      await engine.subscribe(elsewhere)
+      await engine.publishVolatile(elsewhere, '"now here"')
+      await eventually(() => expect(seen.volatile.map((m) => m.data)).toContain('"now here"'))
+      expect(seen.volatile.map((m) => m.data)).not.toContain('"after unsubscribe"')
+      expect(seen.volatile.map((m) => m.data)).not.toContain('"nobody here"')
+    })
+
     it('tracks presence per connection and reports joins and leaves', async () => {
       const engine = await create()
       const seen = collect(engine)
@@ -167,6 +208,7 @@ export const describeEngineConformance = (harness: EngineHarness): void => {
       const engine = await harness.create({ historySize: 10 })
       await engine.close()
       await expect(engine.publish(freshTopic(), '1')).rejects.toThrow()
+      await expect(engine.publishVolatile(freshTopic(), '1')).rejects.toThrow()
     })
 
     if (harness.createPeerNode) {
@@ -182,6 +224,10 @@ export const describeEngineConformance = (harness: EngineHarness): void => {
         await eventually(() => expect(seenB.messages.map((m) => m.data)).toEqual(['"from a"']))
         const history = await b.history(topic, { epoch: published.epoch, offset: published.offset - 1 })
         expect(history.messages.map((m) => m.data)).toEqual(['"from a"'])
+        await a.publishVolatile(topic, '"volatile from a"', { origin: 'peer-a' })
+        await eventually(() =>
+          expect(seenB.volatile).toEqual([{ topic, data: '"volatile from a"', origin: 'peer-a' }]),
+        )
         await a.presenceAdd(topic, { connectionId: 'ca', userId: 'ua', info: null })
         expect((await b.presenceList(topic)).map((m) => m.connectionId)).toEqual(['ca'])
       })

@@ -438,9 +438,16 @@ describe('uploads: types, storage, progress, auth', () => {
     sockets.push(ws)
     await once(ws, 'open')
     const events: Record<string, unknown>[] = []
+    const stored = new Set<unknown>()
     ws.on('message', (data: Buffer) => {
-      const message = JSON.parse(data.toString()) as { type: string; data?: Record<string, unknown> }
-      if (message.type === 'message') events.push(message.data!)
+      const message = JSON.parse(data.toString()) as {
+        type: string
+        data?: Record<string, unknown>
+        offset?: number
+      }
+      if (message.type !== 'message') return
+      events.push(message.data!)
+      if (message.offset !== undefined) stored.add(message.data!.type)
     })
     ws.send(JSON.stringify({ type: 'subscribe', id: 1, topic: 'user:alice' }))
     await once(ws, 'message')
@@ -472,6 +479,11 @@ describe('uploads: types, storage, progress, auth', () => {
       type: 'upload-done',
       files: [expect.objectContaining({ name: 'p.bin' })],
     })
+    // Progress ticks are volatile (nothing to recover later); the outcome is stored.
+    expect([...stored]).toEqual(['upload-done'])
+    const { position } = await hub.engine.history('user:alice')
+    const kept = await hub.engine.history('user:alice', { ...position, offset: 0 })
+    expect(kept.messages.map((m) => (JSON.parse(m.data) as { type: string }).type)).toEqual(['upload-done'])
 
     const over = await send(server, body(filePart('file', 'big.bin'), randomBytes(5_000_001), end), {
       ...headers,

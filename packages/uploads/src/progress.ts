@@ -4,9 +4,13 @@ import { nonNegativeNumber } from '@flumen/core'
 import type { Context, Env } from 'hono'
 import type { StoredFile } from './storage.js'
 
-/** Where progress events go: a hub (`createHub()`) fits. */
+/**
+ * Where progress events go: a hub (`createHub()`) fits. `upload-progress` events go volatile (a
+ * subscriber that is behind or away misses ticks, not the outcome); `upload-done` and
+ * `upload-failed` are stored.
+ */
 export interface ProgressPublisher {
-  publish(topic: string, data: unknown): Promise<unknown>
+  publish(topic: string, data: unknown, options?: { volatile: true }): Promise<unknown>
 }
 
 /** `E` is the Env of the route (`AuthEnv` from @flumen/auth types `c.var.user`). */
@@ -62,7 +66,11 @@ export const progressReporting = <E extends Env = any>(
     const topic = options.topic(c)
     if (topic === undefined) return undefined
     const publish = (event: UploadEvent): void => {
-      options.publisher.publish(topic, event).catch(() => {})
+      const sent =
+        event.type === 'upload-progress'
+          ? options.publisher.publish(topic, event, { volatile: true })
+          : options.publisher.publish(topic, event)
+      sent.catch(() => {})
     }
     let lastAt = 0
     return {
