@@ -5,7 +5,7 @@
 import type { Client, ClientState } from '@flumen/client'
 import { createClient, FlumenClientError, openEventStream, uploadFile } from '@flumen/client'
 import { check } from '@flumen/contract'
-import type { Contract, RoomEvent } from '../src/contract.js'
+import type { Contract, DirectoryEvent, RoomEvent, RoomLineEvent } from '../src/contract.js'
 import { contract } from '../src/contract.js'
 
 /** A signed-in user, as the session API and presence name them. */
@@ -88,7 +88,7 @@ interface Notice {
   text: string
   at: number
 }
-type RoomLine = RoomEvent | Notice
+type RoomLine = RoomLineEvent | Notice
 const rooms = new Map<
   string,
   { events: RoomLine[]; ids: Set<string>; unread: number; members: Map<string, User> | undefined }
@@ -99,6 +99,17 @@ const rooms = new Map<
  */
 const sending: { id: string; room: string; text: string }[] = []
 const myUploads = new Map<string, { row: HTMLElement; bar: HTMLProgressElement; label: HTMLElement }>()
+/** Files others are sending to a room, as its volatile progress ticks tell: by upload id. */
+const arriving = new Map<
+  string,
+  { room: string; from: User; name: string; received: number; total: number | undefined; at: number }
+>()
+/** Who is typing, per room: user id → the person and when it last said so. */
+const typing = new Map<string, Map<string, { who: User; at: number }>>()
+/** A typing notice lasts this long after its last tick (a tab closed mid-word says nothing more). */
+const typingTtlMs = 5000
+/** The room directory: every room with messages, and how many are in it now. */
+const directory = new Map<string, number>()
 /** Raster images get a thumbnail (SVG does not: it is a document, not a picture). */
 const previewable = /^image\/(png|jpeg|gif|webp)$/
 
@@ -261,7 +272,76 @@ const renderMessages = (): void => {
   list.scrollTop = list.scrollHeight
 }
 
+/** What the room's live-only events change: typing, files on their way. */
+const onRoomSignal = (name: string, event: Exclude<RoomEvent, RoomLineEvent>): void => {
+  if (event.from.id === me.id) return // this page shows its own uploads and knows when it types
+  if (event.type === 'typing') {
+    const inRoom = typing.get(name) ?? new Map<string, { who: User; at: number }>()
+    typing.set(name, inRoom)
+    if (event.typing) inRoom.set(event.from.id, { who: event.from, at: Date.now() })
+    else inRoom.delete(event.from.id)
+    if (name === currentRoom) renderTyping()
+    return
+  }
+  if (event.type === 'upload-progress') {
+    arriving.set(event.uploadId, {
+      room: name,
+      from: event.from,
+      name: event.file?.name ?? 'a file',
+      received: event.received,
+      total: event.total,
+      at: Date.now(),
+    })
+  } else arriving.delete(event.uploadId)
+  if (name === currentRoom) renderArriving()
+}
+
+const renderTyping = (): void => {
+  const now = Date.now()
+  const inRoom = typing.get(currentRoom)
+  const names: string[] = []
+  for (const [id, entry] of inRoom ?? []) {
+    if (now - entry.at > typingTtlMs) inRoom!.delete(id)
+    else names.push(displayName(entry.who, currentRoom))
+  }
+  $('typing').textContent =
+    names.length === 0
+      ? ''
+      : names.length === 1
+        ? `${names[0]} is typing…`
+        : names.length === 2
+          ? `${names[0]} and ${names[1]} are typing…`
+          : `${names.length} people are typing…`
+}
+
+/** Others' files on their way into the current room, with how far they got. */
+const renderArriving = (): void => {
+  const rows: HTMLElement[] = []
+  for (const [id, upload] of arriving) {
+    if (upload.room !== currentRoom) continue
+    const row = el('div', 'upload arriving')
+    row.dataset.upload = id
+    const who = displayName(upload.from, currentRoom)
+    const label = el(
+      'div',
+      undefined,
+      `${who} is sending ${upload.name}${upload.total ? ` (${size(upload.total)})` : ''}`,
+    )
+    const bar = el('progress') as HTMLProgressElement
+    bar.max = 1
+    bar.value = upload.total ? upload.received / upload.total : 0
+    bar.setAttribute('aria-label', `${upload.name} from ${who}`)
+    row.append(avatar(upload.from), label, bar)
+    rows.push(row)
+  }
+  $('arriving').replaceChildren(...rows)
+}
+
 const onRoomEvent = (name: string, event: RoomEvent, live = true): void => {
+  if (event.type !== 'chat' && event.type !== 'file') {
+    if (live) onRoomSignal(name, event)
+    return
+  }
   const room = rooms.get(name)
   if (!room) return
   const id = event.type === 'chat' ? event.id : `file:${event.file.id}`
@@ -277,8 +357,14 @@ const onRoomEvent = (name: string, event: RoomEvent, live = true): void => {
     const pending = sending.findIndex((entry) => `${me.id}:${entry.id}` === event.id)
     if (pending >= 0) sending.splice(pending, 1)
   }
-  if (event.type === 'file' && event.file.from.id === me.id) myUploads.get(event.file.uploadId)?.row.remove()
-  if (live && name === currentRoom) renderMessages()
+  if (event.type === 'file') {
+    if (event.file.from.id === me.id) myUploads.get(event.file.uploadId)?.row.remove()
+    if (arriving.delete(event.file.uploadId) && name === currentRoom) renderArriving()
+  } else typing.get(name)?.delete(event.from.id) // a sent message ends its typing
+  if (live && name === currentRoom) {
+    renderMessages()
+    renderTyping()
+  }
 }
 
 /** Loads a room's recent messages over HTTP and merges them (by id, in time order). */
@@ -328,6 +414,7 @@ const joinRoom = (name: string, show = true): void => {
 }
 
 const switchRoom = (name: string): void => {
+  if (name !== currentRoom) typingSignal.stopped()
   currentRoom = name
   const room = rooms.get(name)
   if (room) room.unread = 0
@@ -337,7 +424,71 @@ const switchRoom = (name: string): void => {
   renderRooms()
   renderMessages()
   renderPresence()
+  renderTyping()
+  renderArriving()
+  renderDirectory()
   history.replaceState(null, '', `#${name}`)
+}
+
+/** Tells the room this user is typing: at most every 2 s while keys are pressed, and when it stops. */
+const typingSignal = (() => {
+  let sentAt = 0
+  let stopTimer: ReturnType<typeof setTimeout> | undefined
+  const send = (room: string, on: boolean): void => {
+    // Volatile: never stored, dropped when offline (a late "is typing" would be wrong).
+    void client.publish(`room:${room}`, { typing: on }, { volatile: true }).catch(() => {})
+  }
+  return {
+    typed(): void {
+      const room = currentRoom
+      clearTimeout(stopTimer)
+      stopTimer = setTimeout(() => this.stopped(room), 3000)
+      if (Date.now() - sentAt < 2000) return
+      sentAt = Date.now()
+      send(room, true)
+    },
+    stopped(room = currentRoom): void {
+      clearTimeout(stopTimer)
+      if (sentAt === 0) return
+      sentAt = 0
+      send(room, false)
+    },
+  }
+})()
+
+const renderDirectory = (): void => {
+  const entries = [...directory].filter(([name]) => !rooms.has(name))
+  $('directory-panel').hidden = entries.length === 0
+  $('directory').replaceChildren(
+    ...entries
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+      .slice(0, 20)
+      .map(([name, users]) => {
+        const item = el('li')
+        const button = el('button') as HTMLButtonElement
+        button.type = 'button'
+        button.append(el('span', 'room-name', `# ${name}`), el('span', 'occupancy', String(users)))
+        button.setAttribute('aria-label', `Join ${name}, ${users} ${users === 1 ? 'person' : 'people'} here`)
+        button.onclick = () => joinRoom(name)
+        item.append(button)
+        return item
+      }),
+  )
+}
+
+const onDirectory = (event: DirectoryEvent): void => {
+  if (event.type === 'room') {
+    if (!directory.has(event.name)) directory.set(event.name, 0)
+  } else for (const [name, users] of Object.entries(event.rooms)) directory.set(name, users)
+  renderDirectory()
+}
+
+const loadDirectory = async (): Promise<void> => {
+  const res = await api('/api/rooms').catch(() => undefined)
+  if (!res?.ok) return
+  const { rooms: listed } = (await res.json()) as { rooms: { name: string; users: number }[] }
+  for (const { name, users } of listed) if (namePattern.test(name)) directory.set(name, users)
+  renderDirectory()
 }
 
 const sendMessage = (text: string): void => {
@@ -509,11 +660,9 @@ const start = (user: User): void => {
     const name = topic.slice('room:'.length)
     if (topic.startsWith('room:')) void resync(name)
   })
-  client.subscribe(`user:${me.id}`, (event) => {
-    const upload = myUploads.get(event.uploadId)
-    if (!upload) return
-    if (event.type === 'upload-progress' && event.total) upload.bar.value = event.received / event.total
-  })
+  client.subscribe('directory', onDirectory).ready.then(loadDirectory, () => {})
+  // Typing notices age out even when nobody says they stopped.
+  setInterval(renderTyping, 1000)
   for (const name of savedRooms.load()) joinRoom(name, false)
   joinRoom(decodeURIComponent(location.hash.slice(1)) || 'lobby')
   void startDashboard()
@@ -556,8 +705,14 @@ const boot = async (): Promise<void> => {
     if (!text) return
     input.value = ''
     $('room-error').textContent = ''
+    typingSignal.stopped()
     sendMessage(text)
   })
+  $('text').addEventListener('input', () => {
+    if (($('text') as HTMLInputElement).value.trim()) typingSignal.typed()
+    else typingSignal.stopped()
+  })
+  $('text').addEventListener('blur', () => typingSignal.stopped())
   acceptDrops($('room'))
   $('file').addEventListener('change', () => {
     const input = $('file') as HTMLInputElement

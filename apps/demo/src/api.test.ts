@@ -225,7 +225,7 @@ describe('/ws and /sse', () => {
     expect((await openWs({ cookie, origin: base })).readyState).toBe(WebSocket.OPEN)
   })
 
-  it('applies the topic rules: rooms written as the server names the sender, user:<id> for its user, dashboard read-only', async () => {
+  it('applies the topic rules: rooms written as the server names the sender, typing only volatile, directory and dashboard read-only', async () => {
     const alice = await signIn('alice')
     const bob = await signIn('bob')
     const socket = await openWs({ cookie: alice.cookie })
@@ -242,13 +242,30 @@ describe('/ws and /sse', () => {
     expect(
       await request(socket, { type: 'publish', topic: 'room:lobby', data: { text: 'x'.repeat(2001) } }),
     ).toMatchObject({ code: 'TOO_LARGE' })
-    expect(await request(socket, { type: 'subscribe', topic: `user:${alice.user.id}` })).toMatchObject(ok)
-    expect(await request(socket, { type: 'subscribe', topic: `user:${bob.user.id}` })).toMatchObject({
+    // Typing: volatile, with the sender the session names; never stored, never as a chat line.
+    const forgedTyping = { typing: true, from: { id: bob.user.id, name: 'bob' } }
+    expect(
+      await request(socket, { type: 'publish', topic: 'room:lobby', data: forgedTyping, volatile: true }),
+    ).toEqual({ type: 'ack', id: expect.any(Number) })
+    expect(await nextMessage(bobSocket, (m) => (m.data as Json).type === 'typing')).toEqual({
+      type: 'message',
+      topic: 'room:lobby',
+      data: { type: 'typing', from: { id: alice.user.id, name: 'alice' }, typing: true },
+      volatile: true,
+    })
+    expect(
+      await request(socket, { type: 'publish', topic: 'room:lobby', data: { typing: true } }),
+    ).toMatchObject({ code: 'BAD_REQUEST', message: 'Send typing as a volatile publish' })
+    expect(
+      await request(socket, { type: 'publish', topic: 'room:lobby', data: { text: 'hi' }, volatile: true }),
+    ).toMatchObject({ code: 'BAD_REQUEST' })
+    expect(await request(socket, { type: 'subscribe', topic: 'directory' })).toMatchObject(ok)
+    expect(await request(socket, { type: 'publish', topic: 'directory', data: 1 })).toMatchObject({
       code: 'FORBIDDEN',
     })
-    expect(await request(socket, { type: 'publish', topic: `user:${alice.user.id}`, data: 1 })).toMatchObject(
-      { code: 'FORBIDDEN' },
-    )
+    expect(await request(socket, { type: 'subscribe', topic: `user:${alice.user.id}` })).toMatchObject({
+      code: 'FORBIDDEN',
+    })
     expect(await request(socket, { type: 'subscribe', topic: 'dashboard' })).toMatchObject(ok)
     expect(await request(socket, { type: 'publish', topic: 'dashboard', data: 1 })).toMatchObject({
       code: 'FORBIDDEN',
@@ -349,6 +366,36 @@ describe('rooms', () => {
     expect((await fetch(`${base}/api/rooms/sync/messages`)).status).toBe(401)
   })
 
+  it('lists rooms in the directory with their first message, and who is in them every few seconds', async () => {
+    const { cookie, token } = await signIn('kim')
+    const socket = await openWs({ cookie })
+    await request(socket, { type: 'subscribe', topic: 'directory' })
+    await request(socket, { type: 'subscribe', topic: 'room:listed' })
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
+    const post = (): Promise<Response> =>
+      fetch(`${base}/api/rooms/listed/messages`, { method: 'POST', headers, body: '{"text":"first"}' })
+    expect((await post()).status).toBe(200)
+    expect(await nextMessage(socket, (m) => m.topic === 'directory')).toMatchObject({
+      data: { type: 'room', name: 'listed' },
+      offset: expect.any(Number),
+    })
+    const occupancy = await nextMessage(
+      socket,
+      (m) => (m.data as Json).type === 'occupancy' && (m.data as { rooms: Json }).rooms.listed === 1,
+    )
+    expect(occupancy).toMatchObject({ volatile: true })
+    await post() // a second message lists nothing more
+    const res = await fetch(`${base}/api/rooms`, { headers })
+    const { rooms } = (await res.json()) as { rooms: { name: string; users: number }[] }
+    expect(rooms.filter((room) => room.name === 'listed')).toEqual([{ name: 'listed', users: 1 }])
+    expect(
+      inboxes
+        .get(socket)!
+        .filter((m) => m.topic === 'directory' && (m.data as Json | undefined)?.type === 'room'),
+    ).toHaveLength(1)
+    expect((await fetch(`${base}/api/rooms`)).status).toBe(401)
+  })
+
   it('refuses bad messages and rooms', async () => {
     const { cookie, token } = await signIn('erin')
     const post = (room: string, body: string, headers: Record<string, string> = {}) =>
@@ -376,14 +423,14 @@ describe('rooms', () => {
 })
 
 describe('uploads and files', () => {
-  it('stores a file (201), reports progress on user:<id>, announces it in the room and serves it', async () => {
-    const { cookie, user } = await signIn('frank')
-    const socket = await openWs({ cookie })
-    await request(socket, { type: 'subscribe', topic: `user:${user.id}` })
+  it('stores a file (201), shows the room its progress and who sends it, announces it and serves it', async () => {
+    const { cookie } = await signIn('frank')
+    const watcher = await signIn('gina')
+    const socket = await openWs({ cookie: watcher.cookie })
     await request(socket, { type: 'subscribe', topic: 'room:share' })
     const content = randomBytes(60_000)
     const { body, type } = multipart('report.bin', content)
-    const announced = nextMessage(socket, (m) => m.topic === 'room:share')
+    const announced = nextMessage(socket, (m) => m.topic === 'room:share' && (m.data as Json).type === 'file')
     const res = await fetch(`${base}/api/uploads?room=share`, {
       method: 'POST',
       headers: { cookie, origin: base, 'content-type': type, 'upload-id': 'up-1' },
@@ -398,9 +445,12 @@ describe('uploads and files', () => {
     expect(
       await nextMessage(
         socket,
-        (m) => m.topic === `user:${user.id}` && (m.data as Json).type === 'upload-done',
+        (m) => m.topic === 'room:share' && (m.data as Json).type === 'upload-progress',
       ),
-    ).toMatchObject({ data: { uploadId: 'up-1' } })
+    ).toMatchObject({ volatile: true, data: { uploadId: 'up-1', from: { name: 'frank' } } })
+    expect(
+      await nextMessage(socket, (m) => m.topic === 'room:share' && (m.data as Json).type === 'upload-done'),
+    ).toMatchObject({ data: { uploadId: 'up-1', from: { name: 'frank' } }, offset: expect.any(Number) })
     const download = await fetch(`${base}${record.url}`, { headers: { cookie } })
     expect(download.status).toBe(200)
     expect(download.headers.get('content-disposition')).toMatch(/^attachment/)
@@ -490,9 +540,13 @@ describe('operations', () => {
     const stream = await openSse(`${base}/sse?topic=dashboard`, { cookie })
     streams.push(stream)
     const event = await stream.next((e) => (JSON.parse(e.data) as Json).type === 'message', 3_000)
+    expect(event.id).toBeUndefined() // volatile: no position to resume from
     expect((JSON.parse(event.data) as { data: Json }).data).toMatchObject({
-      connections: { ws: 0, sse: 1 },
+      node: expect.any(String),
+      connections: { ws: expect.any(Number), sse: 1 },
       messagesPerSecond: expect.any(Number),
+      deliveriesPerSecond: expect.any(Number),
+      rooms: expect.any(Object),
       uploads: { active: 0, completed: 0, failed: 0 },
     })
   })

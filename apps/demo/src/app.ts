@@ -2,14 +2,14 @@ import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import type { AuthEnv, AuthUser, AuthVariables } from '@flumen/auth'
 import { auth, jwt, sessionCookie, topicRules } from '@flumen/auth'
-import type { Engine, EngineMessage, Hub } from '@flumen/broadcast'
+import type { Engine, Hub } from '@flumen/broadcast'
 import { createHub } from '@flumen/broadcast'
 import { redisEngine } from '@flumen/broadcast-redis'
 import { sqliteEngine } from '@flumen/broadcast-sqlite'
 import type { FlumenEnv, FlumenPlugin } from '@flumen/core'
 import { createApp, createId, FlumenError } from '@flumen/core'
-import type { UploadsRoute } from '@flumen/uploads'
-import { diskStorage, download, uploads } from '@flumen/uploads'
+import type { StoredFile, UploadEvent, UploadsRoute } from '@flumen/uploads'
+import { diskStorage, download, tus, uploads } from '@flumen/uploads'
 import type { Context, Hono, MiddlewareHandler } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { secureHeaders } from 'hono/secure-headers'
@@ -18,9 +18,11 @@ import { SignJWT } from 'jose'
 import { Counter, collectDefaultMetrics, Registry } from 'prom-client'
 import { clientAssets } from './assets.js'
 import type { DemoConfig } from './config.js'
-import type { ChatMessage, Contract } from './contract.js'
+import type { ChatMessage, Contract, RoomEvent } from './contract.js'
 import { contract } from './contract.js'
 import { dashboardAndMetrics } from './dashboard.js'
+import { directoryOf } from './directory.js'
+import { recentMessages } from './recent.js'
 
 const namePattern = /^[A-Za-z0-9_-]{1,32}$/
 const clientIdPattern = /^[\w-]{1,64}$/
@@ -75,12 +77,21 @@ export const buildDemo = (config: DemoConfig): Demo => {
     // as the session names them, never as a client claims (see beforePublish).
     authorize: topicRules({
       'room:*': ['subscribe', 'publish'],
-      'user:{id}': ['subscribe'],
+      directory: ['subscribe'],
       dashboard: ['subscribe'],
     }),
     beforePublish: (request) => {
       if (request.pattern !== 'room:{name}') throw new FlumenError('FORBIDDEN', 'Only rooms take messages')
-      const message = chatMessage(request.user, request.params.name!, request.data.text, request.data.id)
+      const room = request.params.name!
+      const { data, user } = request
+      // Typing is news for a moment: volatile only. Chat lines are kept: never volatile.
+      if ('typing' in data) {
+        if (!request.volatile) throw new FlumenError('BAD_REQUEST', 'Send typing as a volatile publish')
+        return { type: 'typing', from: personOf(user), typing: data.typing }
+      }
+      if (request.volatile) throw new FlumenError('BAD_REQUEST', 'Chat messages are stored: not volatile')
+      const message = chatMessage(user, room, data.text, data.id)
+      roomActivity.count(room)
       chatTotal.inc()
       return message
     },
@@ -102,6 +113,12 @@ export const buildDemo = (config: DemoConfig): Demo => {
     registers: [registry],
   })
 
+  const personOf = (user: AuthUser): { id: string; name: string } => ({
+    id: user.id,
+    name: user.name ?? user.id,
+  })
+  const roomActivity = directoryOf(hub, namePattern)
+
   /** A chat message from `user`, checked; a client's id names it (and makes a retry the same message). */
   const chatMessage = (user: AuthUser, room: string, text: unknown, clientId?: unknown): ChatMessage => {
     if (!namePattern.test(room))
@@ -115,7 +132,7 @@ export const buildDemo = (config: DemoConfig): Demo => {
     return {
       type: 'chat',
       id,
-      from: { id: user.id, name: user.name ?? user.id },
+      from: personOf(user),
       text: text.trim(),
       at: Date.now(),
     }
@@ -129,6 +146,7 @@ export const buildDemo = (config: DemoConfig): Demo => {
   ): Promise<number> => {
     const message = chatMessage(user, room, text, clientId)
     const offset = await hub.publish(`room:${room}`, message, { key: message.id })
+    roomActivity.count(room)
     chatTotal.inc()
     return offset
   }
@@ -216,64 +234,68 @@ export const buildDemo = (config: DemoConfig): Demo => {
     },
   )
 
-  // The recent messages of a room (up to 100): what a page shows when it joins a room, and what it
+  // The recent messages of a room (of its last 100): what a page shows when it joins a room, and what it
   // loads again when a gap could not be recovered over the socket (the `reset` event: the gap left
   // the history window, or Redis lost it).
   app.get('/api/rooms/:room/messages', authn, async (c) => {
     const room = c.req.param('room')
     if (!namePattern.test(room))
       throw new FlumenError('BAD_REQUEST', 'Room names are 1-32 of A-Z a-z 0-9 _ -')
-    const topic = `room:${room}`
-    const { position } = await hub.engine.history(topic)
-    // The newest messages still in the history window (by count and age): fewer when older ones left it.
-    let messages: readonly EngineMessage[] = []
-    for (let count = Math.min(100, position.offset); count > 0; count = Math.floor(count / 2)) {
-      const result = await hub.engine.history(topic, {
-        epoch: position.epoch,
-        offset: position.offset - count,
-      })
-      if (result.recovered) {
-        messages = result.messages
-        break
-      }
-    }
-    return c.json({
-      epoch: position.epoch,
-      offset: position.offset,
-      messages: messages.map((message) => ({
-        offset: message.offset,
-        data: JSON.parse(message.data) as unknown,
-      })),
-    })
+    const { position, messages } = await recentMessages(hub.engine, `room:${room}`, 100)
+    // The room's lines: chat and files, not how uploads ended (those are for the live pages).
+    const lines = messages
+      .map((message) => ({ offset: message.offset, data: JSON.parse(message.data) as RoomEvent }))
+      .filter(({ data }) => data.type === 'chat' || data.type === 'file')
+    return c.json({ epoch: position.epoch, offset: position.offset, messages: lines })
   })
 
-  // Uploads: progress to the uploader (user:<id>) and, less often, to the room; the file to the room.
+  // Uploads: the room sees a file arriving (who, which, how far: volatile ticks), then the file.
   const roomOf = (c: Context): string => c.req.query('room') ?? ''
+  const roomProgress = {
+    intervalMs: 200,
+    publisher: hub,
+    toMessage: (event: UploadEvent, c: Context<AuthEnv>) => ({ ...event, from: personOf(c.var.user) }),
+  }
+  /** Announces a stored file in its room. */
+  const shareInRoom = async (room: string, file: StoredFile, uploadId: string, user: AuthUser) => {
+    const record = {
+      id: file.id,
+      name: file.name,
+      size: file.size,
+      type: file.type,
+      sha256: file.sha256,
+      url: `/files/${file.id}`,
+      uploadId,
+      from: personOf(user),
+      at: Date.now(),
+    }
+    await hub.publish(`room:${room}`, { type: 'file', file: record })
+    roomActivity.count(room)
+    return record
+  }
   const uploadRoute: UploadsRoute<AuthEnv> = uploads<AuthEnv>({
     storage,
     limits: { fileSize: config.uploadMaxBytes, totalSize: config.uploadMaxBytes + 64 * 1024, files: 1 },
-    progress: {
-      intervalMs: 200,
-      topic: (c) => `user:${c.var.user.id}`,
-      publisher: hub,
-    },
+    progress: { ...roomProgress, topic: (c) => `room:${roomOf(c)}` },
     onComplete: async ({ files, uploadId }, c) => {
       const file = files[0]
       if (!file) throw new FlumenError('BAD_REQUEST', 'Send a file in the field "file"')
-      const user = c.var.user
-      const record = {
-        id: file.id,
-        name: file.name,
-        size: file.size,
-        type: file.type,
-        sha256: file.sha256,
-        url: `/files/${file.id}`,
-        uploadId,
-        from: { id: user.id, name: user.name ?? user.id },
-        at: Date.now(),
-      }
-      await hub.publish(`room:${roomOf(c)}`, { type: 'file', file: record })
-      return c.json(record, 201)
+      return c.json(await shareInRoom(roomOf(c), file, uploadId, c.var.user), 201)
+    },
+  })
+  // Resumable uploads (tus, what @flumen/client's resumableUpload speaks): the room is named in the
+  // upload's metadata at creation; a drop or a reload continues from the server's offset.
+  const resumable = tus<AuthEnv>({
+    storage,
+    maxSize: config.uploadMaxBytes,
+    maxUploadsPerOwner: 10,
+    progress: {
+      ...roomProgress,
+      topic: (_c, metadata) => (namePattern.test(metadata.room ?? '') ? `room:${metadata.room}` : undefined),
+    },
+    onComplete: async (file, c, metadata) => {
+      const room = metadata.room ?? ''
+      if (namePattern.test(room)) await shareInRoom(room, file, file.id, c.var.user)
     },
   })
   app.post(
@@ -291,6 +313,20 @@ export const buildDemo = (config: DemoConfig): Demo => {
     uploadRoute,
   )
 
+  app.use('/api/files/*', authn, async (c, next) => {
+    // A resumable upload names its room when it is created (POST): refuse one without a valid room.
+    if (c.req.method === 'POST') {
+      const room = /(?:^|,)\s*room ([A-Za-z0-9+/=]+)/.exec(c.req.header('upload-metadata') ?? '')?.[1]
+      if (!room || !namePattern.test(Buffer.from(room, 'base64').toString()))
+        throw new FlumenError('BAD_REQUEST', 'Name the room in Upload-Metadata: room <base64 name>')
+    }
+    await next()
+  })
+  app.route('/api/files', resumable)
+
+  // The rooms that have had messages, with who is in them now (the page's room directory).
+  app.get('/api/rooms', authn, async (c) => c.json({ rooms: await roomActivity.listing() }))
+
   // HEAD without opening the file, ranges, ETags; never rendered inline as this origin.
   app.get('/files/:id', authn, download({ storage }))
 
@@ -305,7 +341,7 @@ export const buildDemo = (config: DemoConfig): Demo => {
   app.get('/styles.css', (c) => assets.styles(c))
 
   // Metrics and the dashboard read the same counters.
-  const dashboard = dashboardAndMetrics({ registry, hub, wsRoute, sseRoute, uploadRoute })
+  const dashboard = dashboardAndMetrics({ registry, hub, wsRoute, sseRoute, uploadRoute, roomActivity })
 
-  return { app, hub, plugins: [hub, dashboard] }
+  return { app, hub, plugins: [hub, dashboard, roomActivity] }
 }

@@ -1,13 +1,16 @@
 // What the demo's dashboard and /metrics show, read from the same counters: connections by
-// transport, messages in and out, drops, uploads. The dashboard topic gets a snapshot every second.
+// transport, messages in and out, per room, drops, uploads. The dashboard topic gets a snapshot of
+// this node every second, volatile (a tick nobody saw is worth nothing later).
 import type { Hub } from '@flumen/broadcast'
 import type { FlumenPlugin } from '@flumen/core'
+import { createId } from '@flumen/core'
 import type { SseRoute } from '@flumen/sse'
 import type { UploadsRoute } from '@flumen/uploads'
 import type { WebSocketRoute } from '@flumen/ws'
 import type { Registry } from 'prom-client'
 import { Counter, Gauge } from 'prom-client'
 import type { Contract } from './contract.js'
+import type { RoomDirectory } from './directory.js'
 
 export interface LiveSources {
   readonly registry: Registry
@@ -15,7 +18,11 @@ export interface LiveSources {
   readonly wsRoute: Pick<WebSocketRoute, 'stats'>
   readonly sseRoute: Pick<SseRoute, 'stats'>
   readonly uploadRoute: Pick<UploadsRoute, 'stats'>
+  readonly roomActivity: Pick<RoomDirectory, 'takeActivity'>
 }
+
+/** Rooms a tick reports the rate of: the busiest. */
+const maxRoomsPerTick = 8
 
 /** Registers the collectors; returns the plugin that publishes the dashboard while the server runs. */
 export const dashboardAndMetrics = ({
@@ -24,7 +31,10 @@ export const dashboardAndMetrics = ({
   wsRoute,
   sseRoute,
   uploadRoute,
+  roomActivity,
 }: LiveSources): FlumenPlugin => {
+  // Names this node in its ticks: the page charts each node on its own when there are several.
+  const node = createId().slice(0, 6)
   let dashboardPublishes = 0
   const connectionCounts = (): { ws: number; sse: number } => ({
     ws: wsRoute.stats.connections,
@@ -64,28 +74,41 @@ export const dashboardAndMetrics = ({
 
   let timer: NodeJS.Timeout | undefined
   let lastIn = 0
+  let lastOut = 0
   return {
     name: 'rooms-dashboard',
     start: () => {
       timer = setInterval(() => {
         const now = messagesIn()
+        const out = hub.stats.delivered
         const stats = uploadRoute.stats
+        const rooms = Object.entries(roomActivity.takeActivity())
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, maxRoomsPerTick)
         dashboardPublishes++
         void hub
-          .publish('dashboard', {
-            connections: connectionCounts(),
-            messagesPerSecond: now - lastIn,
-            uploads: {
-              active: stats.active,
-              completed: stats.completed,
-              failed: stats.failed,
-              bytes: stats.bytes,
+          .publish(
+            'dashboard',
+            {
+              node,
+              connections: connectionCounts(),
+              messagesPerSecond: now - lastIn,
+              deliveriesPerSecond: out - lastOut,
+              rooms: Object.fromEntries(rooms),
+              uploads: {
+                active: stats.active,
+                completed: stats.completed,
+                failed: stats.failed,
+                bytes: stats.bytes,
+              },
+              drops: dropCount(),
+              at: Date.now(),
             },
-            drops: dropCount(),
-            at: Date.now(),
-          })
+            { volatile: true },
+          )
           .catch(() => {})
         lastIn = now
+        lastOut = out
       }, 1000)
       timer.unref()
     },

@@ -230,7 +230,7 @@ describe('hub over WebSocket', () => {
   })
 
   it('shows presence: joins, a user with two tabs once, leaves, and a client that vanished', async () => {
-    const { connect } = await start({}, { heartbeat: { intervalMs: 100, pongTimeoutMs: 50 } })
+    const { connect, hub } = await start({}, { heartbeat: { intervalMs: 100, pongTimeoutMs: 50 } })
     const alice = await connect('alice')
     await alice.request({ type: 'subscribe', topic: 'room:p' })
     expect(await alice.next((m) => m.type === 'presence' && Array.isArray(m.members))).toMatchObject({
@@ -249,6 +249,9 @@ describe('hub over WebSocket', () => {
 
     const bobTab2 = await connect('bob')
     await bobTab2.request({ type: 'subscribe', topic: 'room:p' })
+    // Occupancy: three connections, two users.
+    expect(await hub.presenceStats('room:p')).toEqual({ connections: 3, users: 2 })
+    expect(await hub.presenceStats('room:nobody')).toEqual({ connections: 0, users: 0 })
     bobTab2.socket.close()
     await once(bobTab2.socket, 'close')
     await new Promise((resolve) => setTimeout(resolve, 100))

@@ -138,6 +138,11 @@ export interface HubStats {
   readonly dropped: number
 }
 
+export interface PresenceStats {
+  readonly connections: number
+  readonly users: number
+}
+
 export interface PublishOptions {
   /** A peer (or peer id) that must not receive this message, typically its sender. */
   except?: Peer | string
@@ -213,6 +218,11 @@ export interface Hub<User = unknown, C extends AnyContract | undefined = undefin
   unsubscribe(peer: Peer<User>, topic: string): Promise<void>
   /** Users present in a topic (one entry per user). */
   presence(topic: string): Promise<unknown[]>
+  /**
+   * How many are in a topic, on every node: its connections, and its users (a user with two tabs
+   * counts once). For occupancy (a room directory) without sending member lists around.
+   */
+  presenceStats(topic: string): Promise<PresenceStats>
 }
 
 const defaultIdentity: PresenceIdentity<unknown> = (user, peer): Identity => {
@@ -381,6 +391,10 @@ export const createHub = <User = unknown, C extends AnyContract | undefined = un
       if (state) await subscriptions.leave(state, topic)
     },
     presence: async (topic) => membersByUser(await engine.presenceList(access.checkTopic(topic))),
+    async presenceStats(topic) {
+      const members = await engine.presenceList(access.checkTopic(topic))
+      return { connections: members.length, users: new Set(members.map((m) => m.userId)).size }
+    },
     stop: () => engine.close(),
   }
   return self

@@ -25,6 +25,7 @@ export type {
   HubTopic,
   MethodOptions,
   PresenceIdentity,
+  PresenceStats,
   PublishOptions,
   PublishRequest,
 } from './hub.js'

@@ -17,13 +17,23 @@ export interface ProgressPublisher {
 // biome-ignore lint/suspicious/noExplicitAny: Hono's own default Env for middleware is any
 export interface ProgressOptions<E extends Env = any> {
   publisher: ProgressPublisher
-  /** The topic of this request's events (e.g. `user:<id>`); undefined sends none. */
-  topic: (c: Context<E>) => string | undefined
+  /**
+   * The topic of this request's events (e.g. `user:<id>`); undefined sends none. `metadata` is a tus
+   * upload's `Upload-Metadata` (so a room named at creation receives its PATCHes' progress), `{}` for
+   * `uploads()`.
+   */
+  topic: (c: Context<E>, metadata: Readonly<Record<string, string>>) => string | undefined
   /**
    * At most one progress event per upload this often (plus the final one).
    * @default 250
    */
   intervalMs?: number
+  /**
+   * What is published for each event, e.g. the event with who uploads (`{ ...event, from: c.var.user }`)
+   * when others see it (a room). It must be JSON.
+   * @default the event as it is
+   */
+  toMessage?: (event: UploadEvent, c: Context<E>) => unknown
 }
 
 /** The events published to the progress topic. */
@@ -57,19 +67,27 @@ export interface ProgressReporter {
 export const progressReporting = <E extends Env = any>(
   owner: string,
   options: ProgressOptions<E> | undefined,
-): ((c: Context<E>, uploadId: string) => ProgressReporter | undefined) => {
+): ((
+  c: Context<E>,
+  uploadId: string,
+  metadata?: Readonly<Record<string, string>>,
+) => ProgressReporter | undefined) => {
   if (!options) return () => undefined
   if (typeof options.publisher?.publish !== 'function' || typeof options.topic !== 'function')
     throw new Error(`${owner}: progress needs a publisher with publish() and a topic function`)
   const intervalMs = nonNegativeNumber(owner, 'progress.intervalMs', options.intervalMs ?? 250)
-  return (c, uploadId) => {
-    const topic = options.topic(c)
+  const { toMessage } = options
+  if (toMessage !== undefined && typeof toMessage !== 'function')
+    throw new Error(`${owner}: progress.toMessage must be a function`)
+  return (c, uploadId, metadata = {}) => {
+    const topic = options.topic(c, metadata)
     if (topic === undefined) return undefined
     const publish = (event: UploadEvent): void => {
+      const message = toMessage ? toMessage(event, c) : event
       const sent =
         event.type === 'upload-progress'
-          ? options.publisher.publish(topic, event, { volatile: true })
-          : options.publisher.publish(topic, event)
+          ? options.publisher.publish(topic, message, { volatile: true })
+          : options.publisher.publish(topic, message)
       sent.catch(() => {})
     }
     let lastAt = 0

@@ -10,7 +10,7 @@ import { waitFor } from '@flumen/testing'
 import { Upload } from 'tus-js-client'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { StoredFile, TusOptions } from './index.js'
-import { diskStorage, tus } from './index.js'
+import { diskStorage, memoryStorage, tus } from './index.js'
 
 const servers: FlumenServer[] = []
 const dirs: string[] = []
@@ -348,12 +348,26 @@ describe('tus: owners, quotas, standard clients', () => {
         return 1
       },
     }
-    const { create, patch } = await start({ progress: { publisher, topic: () => 'user:me', intervalMs: 0 } })
-    const location = await create(200_000)
+    const { create, patch } = await start({
+      progress: {
+        publisher,
+        topic: (_c, metadata) => `room:${metadata.room ?? 'none'}`,
+        intervalMs: 0,
+        toMessage: (event, c) => ({ ...event, from: c.req.header('x-who') ?? 'nobody' }),
+      },
+    })
+    // The room named at creation gets the PATCHes' events (`room` is `cm9vbS0x`: room-1).
+    const location = await create(200_000, 'filename bm90ZXMudHh0,room cm9vbS0x')
     expect((await patch(location, 0, randomBytes(200_000))).status).toBe(204)
     const progress = events.filter((event) => event.data.type === 'upload-progress')
     expect(progress.length).toBeGreaterThan(0)
-    expect(progress.at(-1)!.data).toMatchObject({ received: 200_000, total: 200_000 })
-    expect(events.at(-1)).toMatchObject({ topic: 'user:me', data: { type: 'upload-done' } })
+    expect(progress.at(-1)!.data).toMatchObject({ received: 200_000, total: 200_000, from: 'nobody' })
+    expect(events.at(-1)).toMatchObject({
+      topic: 'room:room-1',
+      data: { type: 'upload-done', from: 'nobody' },
+    })
+    expect(() =>
+      tus({ storage: memoryStorage(), progress: { publisher, topic: () => 't', toMessage: 'x' as never } }),
+    ).toThrow('tus: progress.toMessage must be a function')
   })
 })

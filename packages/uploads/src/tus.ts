@@ -147,7 +147,7 @@ export const tus = <E extends Env = any>(options: TusOptions<E>): Hono<E> & { sw
     if (!incoming) throw new Error('tus() needs serve() from @flumen/core')
     const hash = expected ? createHash('sha256') : undefined
     const writer: Writable = await storage.append(id, offset)
-    const reporter = reporting(c, id)
+    const reporter = reporting(c, id, upload.metadata)
     const name = displayName(upload.metadata.filename ?? upload.metadata.name ?? 'file')
     let written = 0
     const outcome = await new Promise<'complete' | 'cut' | 'too-large' | 'failed'>((resolve) => {
@@ -236,7 +236,7 @@ export const tus = <E extends Env = any>(options: TusOptions<E>): Hono<E> & { sw
     await storage.completePartial(id, file)
     quotas.release(id)
     await options.onComplete?.(file, c, upload.metadata)
-    reporting(c, id)?.done([file])
+    reporting(c, id, upload.metadata)?.done([file])
     return undefined
   }
 
