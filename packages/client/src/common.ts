@@ -21,5 +21,11 @@ export type {
 export type { ClientErrorCode, ClientErrorOptions } from './errors.js'
 export { FlumenClientError } from './errors.js'
 export type { CloseInfo, ConnectOptions, RawSocket, SocketMessage, WebSocketLike } from './socket.js'
+export type {
+  ResumableFile,
+  ResumableUploadOptions,
+  ResumableUploadResult,
+  ResumeStore,
+} from './resumable.js'
 export type { EventStream, EventStreamOptions, StreamEvent } from './sse.js'
 export { openEventStream } from './sse.js'

@@ -3,12 +3,26 @@
 import type { AnyContract } from '@flumen/contract'
 import type { Client, ClientOptions } from './channel.js'
 import { createClientWith } from './channel.js'
+import type { ResumableFile, ResumableUploadOptions, ResumableUploadResult } from './resumable.js'
+import { resumableUploadWith } from './resumable.js'
+import { xhrTransport } from './resumable-transports.js'
 import type { ConnectOptions, RawSocket, SocketFactory, WebSocketLike } from './socket.js'
 import { connectWith } from './socket.js'
 
 export * from './common.js'
 export type { UploadOptions, UploadProgress, UploadResponse } from './upload.js'
 export { uploadFile } from './upload-browser.js'
+
+/**
+ * Uploads a File or Blob to a tus endpoint (`tus()` of @flumen/uploads, or any tus 1.0 server) in
+ * chunks, resuming after a drop from what the server has, and after a reload when the same file is
+ * chosen again (its URL is kept in localStorage).
+ */
+export const resumableUpload = (
+  endpoint: string,
+  file: ResumableFile,
+  options?: ResumableUploadOptions,
+): Promise<ResumableUploadResult> => resumableUploadWith(xhrTransport, endpoint, file, options)
 
 const browserSocket: SocketFactory = (url, protocols) => {
   const WebSocketClass = (
