@@ -3,10 +3,11 @@
 // Over 350 lines on purpose: the page is one script a reader follows top to bottom (state, render,
 // rooms, sending, files, sign-in), with no bundler-only module structure to learn.
 import type { Client, ClientState } from '@flumen/client'
-import { createClient, FlumenClientError, openEventStream, uploadFile } from '@flumen/client'
+import { createClient, FlumenClientError, openEventStream, resumableUpload } from '@flumen/client'
 import { check } from '@flumen/contract'
-import type { Contract, DirectoryEvent, RoomEvent, RoomLineEvent } from '../src/contract.js'
+import type { Contract, DashboardTick, DirectoryEvent, RoomEvent, RoomLineEvent } from '../src/contract.js'
 import { contract } from '../src/contract.js'
+import type { Charts } from './charts.js'
 
 /** A signed-in user, as the session API and presence name them. */
 interface User {
@@ -32,11 +33,11 @@ const size = (bytes: number): string =>
       ? `${(bytes / 1024).toFixed(1)} KB`
       : `${(bytes / 1048576).toFixed(1)} MB`
 
-/** A colour per user id (the same on every page), dark enough for white initials. */
+/** A colour per user id (the same on every page), dark enough for white initials (WCAG AA). */
 const colourOf = (id: string): string => {
   let hash = 0
   for (let i = 0; i < id.length; i++) hash = (Math.imul(hash, 31) + id.charCodeAt(i)) | 0
-  return `hsl(${Math.abs(hash) % 360} 60% 36%)`
+  return `hsl(${Math.abs(hash) % 360} 60% 28%)`
 }
 const avatar = (user: User): HTMLElement => {
   const badge = el('span', 'avatar', user.name.slice(0, 2).toUpperCase())
@@ -106,6 +107,8 @@ const arriving = new Map<
 >()
 /** Who is typing, per room: user id → the person and when it last said so. */
 const typing = new Map<string, Map<string, { who: User; at: number }>>()
+/** A file on its way with no progress tick for this long is no longer shown. */
+const arrivingTtlMs = 15_000
 /** A typing notice lasts this long after its last tick (a tab closed mid-word says nothing more). */
 const typingTtlMs = 5000
 /** The room directory: every room with messages, and how many are in it now. */
@@ -317,7 +320,13 @@ const renderTyping = (): void => {
 /** Others' files on their way into the current room, with how far they got. */
 const renderArriving = (): void => {
   const rows: HTMLElement[] = []
+  const now = Date.now()
   for (const [id, upload] of arriving) {
+    // Ticks come every 200 ms while bytes flow: one silent this long has stopped (a closed tab).
+    if (now - upload.at > arrivingTtlMs) {
+      arriving.delete(id)
+      continue
+    }
     if (upload.room !== currentRoom) continue
     const row = el('div', 'upload arriving')
     row.dataset.upload = id
@@ -358,7 +367,6 @@ const onRoomEvent = (name: string, event: RoomEvent, live = true): void => {
     if (pending >= 0) sending.splice(pending, 1)
   }
   if (event.type === 'file') {
-    if (event.file.from.id === me.id) myUploads.get(event.file.uploadId)?.row.remove()
     if (arriving.delete(event.file.uploadId) && name === currentRoom) renderArriving()
   } else typing.get(name)?.delete(event.from.id) // a sent message ends its typing
   if (live && name === currentRoom) {
@@ -467,8 +475,9 @@ const renderDirectory = (): void => {
         const item = el('li')
         const button = el('button') as HTMLButtonElement
         button.type = 'button'
-        button.append(el('span', 'room-name', `# ${name}`), el('span', 'occupancy', String(users)))
-        button.setAttribute('aria-label', `Join ${name}, ${users} ${users === 1 ? 'person' : 'people'} here`)
+        // What it says is what a screen reader reads: the room, and how many are in it.
+        button.append(el('span', 'room-name', `# ${name}`), el('span', 'occupancy', `${users} here`))
+        button.dataset.room = name
         button.onclick = () => joinRoom(name)
         item.append(button)
         return item
@@ -529,31 +538,34 @@ const shareFile = async (file: File): Promise<void> => {
   row.append(label, bar, cancel)
   $('uploads').append(row)
   myUploads.set(uploadId, { row, bar, label })
+  unfinished.add(file)
   try {
-    const { status, body } = await uploadFile(`/api/uploads?room=${encodeURIComponent(currentRoom)}`, file, {
-      headers: { 'upload-id': uploadId },
+    // Resumable (tus): a drop continues from what the server has; after a reload, choosing the same
+    // file again continues it too (the client keeps its upload URL by the file's fingerprint).
+    let first = true
+    await resumableUpload('/api/files', file, {
+      metadata: { room: currentRoom },
       signal: controller.signal,
       onProgress: ({ loaded, total }) => {
         bar.value = total ? loaded / total : 0
+        if (first && loaded > 0 && total) {
+          label.textContent = `Resuming ${file.name} at ${Math.floor((loaded / total) * 100)}%…`
+          row.dataset.resumed = String(loaded)
+        }
+        first = false
       },
     })
+    unfinished.remove(file)
     cancel.remove()
-    if (status === 201) {
-      bar.value = 1
-      label.textContent = `Shared ${file.name}`
-      setTimeout(() => row.remove(), 1500)
-      return
-    }
-    const message = (body as { error?: { message?: string } })?.error?.message
-    throw new Error(
-      status === 413
-        ? `${file.name} is too large: files can be up to ${size(limits.uploadMaxBytes)}.`
-        : (message ?? `Upload failed (${status}).`),
-    )
+    bar.value = 1
+    label.textContent = `Shared ${file.name}`
+    setTimeout(() => row.remove(), 1500)
+    return
   } catch (err) {
     cancel.remove()
     bar.remove()
     if (err instanceof FlumenClientError && err.code === 'ABORTED') {
+      unfinished.remove(file)
       row.classList.add('cancelled')
       label.textContent = `Cancelled ${file.name}.`
       setTimeout(() => row.remove(), 3000)
@@ -561,14 +573,59 @@ const shareFile = async (file: File): Promise<void> => {
     }
     row.classList.add('failed')
     label.textContent =
-      err instanceof Error && !(err instanceof FlumenClientError)
-        ? err.message
-        : `Could not upload ${file.name}.`
+      err instanceof FlumenClientError && err.status === 413
+        ? `${file.name} is too large: files can be up to ${size(limits.uploadMaxBytes)}.`
+        : err instanceof FlumenClientError && err.code === 'HTTP_ERROR'
+          ? err.message
+          : `Could not upload ${file.name}: choose it again to continue where it stopped.`
     setTimeout(() => row.remove(), 8000)
   } finally {
     myUploads.delete(uploadId)
+    renderUnfinished()
     if (preview) URL.revokeObjectURL(preview)
   }
+}
+
+/**
+ * Files whose upload had not finished when the page went away: named after a reload, so the user
+ * knows that choosing one again continues it (the client finds its upload by the file's fingerprint).
+ */
+const unfinished = {
+  key: (): string => `flumen-rooms:${me.id}:unfinished`,
+  id: (file: File): string => `${file.name}:${file.size}:${file.lastModified}`,
+  list(): { id: string; name: string; size: number }[] {
+    try {
+      const entries = JSON.parse(localStorage.getItem(this.key()) ?? '[]') as unknown
+      return Array.isArray(entries) ? (entries as { id: string; name: string; size: number }[]) : []
+    } catch {
+      return []
+    }
+  },
+  save(entries: { id: string; name: string; size: number }[]): void {
+    try {
+      localStorage.setItem(this.key(), JSON.stringify(entries.slice(-10)))
+    } catch {
+      // storage full or disabled: not remembered
+    }
+    renderUnfinished()
+  },
+  add(file: File): void {
+    const id = this.id(file)
+    this.save([...this.list().filter((entry) => entry.id !== id), { id, name: file.name, size: file.size }])
+  },
+  remove(file: File): void {
+    const id = this.id(file)
+    this.save(this.list().filter((entry) => entry.id !== id))
+  },
+}
+
+const renderUnfinished = (): void => {
+  const waiting = myUploads.size === 0 ? unfinished.list() : []
+  $('unfinished').hidden = waiting.length === 0
+  $('unfinished').textContent =
+    waiting.length === 0
+      ? ''
+      : `Not finished: ${waiting.map((entry) => `${entry.name} (${size(entry.size)})`).join(', ')}. Share it again to continue where it stopped.`
 }
 
 /** Files dropped on the room are shared there, one upload each. */
@@ -597,6 +654,9 @@ const acceptDrops = (zone: HTMLElement): void => {
 /** The dashboard ticks every second: after this long without one, what it shows is stale. */
 const dashboardStaleMs = 3000
 
+/** The charts' module: loaded once the dashboard streams, so the page's first paint does not wait. */
+const chartsModule = '/charts.js'
+
 const startDashboard = async (): Promise<void> => {
   const stream = openEventStream('/sse?topic=dashboard', { contract })
   let lastTickAt = 0
@@ -608,16 +668,58 @@ const startDashboard = async (): Promise<void> => {
   setInterval(() => {
     if (lastTickAt > 0) markStale(Date.now() - lastTickAt > dashboardStaleMs)
   }, 1000)
+  // Each node ticks once a second: the page sums the latest tick of every node heard from lately.
+  const nodes = new Map<string, { tick: DashboardTick; at: number }>()
+  let charts: Charts | undefined
+  let loading: Promise<void> | undefined
+  let pushedAt = 0
+  const chartPoint = (): void => {
+    const now = Date.now()
+    for (const [node, entry] of nodes) if (now - entry.at > dashboardStaleMs) nodes.delete(node)
+    const ticks = [...nodes.values()].map((entry) => entry.tick)
+    const sum = (read: (tick: DashboardTick) => number): number => ticks.reduce((n, t) => n + read(t), 0)
+    const rooms: Record<string, number> = {}
+    for (const tick of ticks)
+      for (const [room, rate] of Object.entries(tick.rooms)) rooms[room] = (rooms[room] ?? 0) + rate
+    const totals = {
+      in: sum((t) => t.messagesPerSecond),
+      out: sum((t) => t.deliveriesPerSecond),
+      ws: sum((t) => t.connections.ws),
+      sse: sum((t) => t.connections.sse),
+    }
+    $('dash-ws').textContent = String(totals.ws)
+    $('dash-sse').textContent = String(totals.sse)
+    $('dash-rate').textContent = `${totals.in} in, ${totals.out} out`
+    $('dash-uploads').textContent =
+      `${sum((t) => t.uploads.completed)} done · ${sum((t) => t.uploads.active)} now`
+    $('dash-nodes').textContent = String(ticks.length)
+    charts?.push({
+      at: Math.floor(now / 1000),
+      messagesIn: totals.in,
+      messagesOut: totals.out,
+      ws: totals.ws,
+      sse: totals.sse,
+      rooms,
+      nodes: Object.fromEntries(ticks.map((t) => [t.node, t.connections.ws + t.connections.sse])),
+    })
+  }
   try {
     for await (const event of stream) {
       if (event.message?.pattern !== 'dashboard') continue
-      const { data } = event.message
+      const tick = event.message.data
       lastTickAt = Date.now()
+      nodes.set(tick.node, { tick, at: lastTickAt })
       markStale(false)
-      $('dash-ws').textContent = String(data.connections.ws)
-      $('dash-sse').textContent = String(data.connections.sse)
-      $('dash-rate').textContent = String(data.messagesPerSecond)
-      $('dash-uploads').textContent = `${data.uploads.completed} done, ${data.uploads.active} active`
+      loading ??= (import(chartsModule) as Promise<typeof import('./charts.js')>).then(
+        ({ createCharts }) => {
+          charts = createCharts($('charts'))
+        },
+        () => {}, // no charts: the numbers still show
+      )
+      if (lastTickAt - pushedAt >= 900) {
+        pushedAt = lastTickAt
+        chartPoint()
+      }
     }
   } catch {
     markStale(true)
@@ -661,8 +763,12 @@ const start = (user: User): void => {
     if (topic.startsWith('room:')) void resync(name)
   })
   client.subscribe('directory', onDirectory).ready.then(loadDirectory, () => {})
-  // Typing notices age out even when nobody says they stopped.
-  setInterval(renderTyping, 1000)
+  renderUnfinished()
+  // Typing notices and files on their way age out even when nobody says they stopped.
+  setInterval(() => {
+    renderTyping()
+    renderArriving()
+  }, 1000)
   for (const name of savedRooms.load()) joinRoom(name, false)
   joinRoom(decodeURIComponent(location.hash.slice(1)) || 'lobby')
   void startDashboard()

@@ -3,6 +3,7 @@ import { once } from 'node:events'
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { resumableUpload } from '@flumen/client'
 import type { FlumenServer } from '@flumen/core'
 import { serve } from '@flumen/core'
 import { leakCheck, openSse } from '@flumen/testing'
@@ -480,6 +481,50 @@ describe('uploads and files', () => {
     expect(part.status).toBe(206)
     expect((await part.arrayBuffer()).byteLength).toBe(100)
     await check.assertClean()
+  })
+
+  it('takes resumable (tus) uploads into the room named at creation, with who sends them', async () => {
+    const { cookie } = await signIn('lena')
+    const watcher = await signIn('mo')
+    const socket = await openWs({ cookie: watcher.cookie })
+    await request(socket, { type: 'subscribe', topic: 'room:tus' })
+    const headers = { cookie, origin: base }
+    const content = randomBytes(90_000)
+    const file = new File([content], 'notes.bin', { type: 'application/octet-stream' })
+    const result = await resumableUpload(`${base}/api/files`, file, {
+      headers,
+      metadata: { room: 'tus' },
+      chunkSize: 30_000,
+      store: false,
+    })
+    expect(result).toMatchObject({ size: 90_000, resumedFrom: 0 })
+    const shared = await nextMessage(socket, (m) => (m.data as Json).type === 'file')
+    expect(shared).toMatchObject({
+      data: { file: { name: 'notes.bin', size: 90_000, from: { name: 'lena' } } },
+    })
+    expect(await nextMessage(socket, (m) => (m.data as Json).type === 'upload-progress')).toMatchObject({
+      volatile: true,
+      data: { from: { name: 'lena' }, total: 90_000 },
+    })
+    const url = (shared.data as { file: { url: string } }).file.url
+    expect(Buffer.from(await (await fetch(`${base}${url}`, { headers: { cookie } })).arrayBuffer())).toEqual(
+      content,
+    )
+
+    // No room, a bad room, too large, or nobody signed in: refused before anything is stored.
+    const refused = (metadata: Record<string, string>, bytes = 10, extra = headers) =>
+      resumableUpload(`${base}/api/files`, new Blob([randomBytes(bytes)]), {
+        headers: extra,
+        metadata,
+        store: false,
+        retryDelaysMs: [],
+      })
+    await expect(refused({})).rejects.toMatchObject({ status: 400 })
+    await expect(refused({ room: 'bad room' })).rejects.toMatchObject({ status: 400 })
+    await expect(refused({ room: 'tus' }, 100_001)).rejects.toMatchObject({ status: 413 })
+    await expect(refused({ room: 'tus' }, 10, { cookie: '', origin: base })).rejects.toMatchObject({
+      status: 401,
+    })
   })
 
   it('413 over UPLOAD_MAX_BYTES and nothing kept; 400 without a room; 401 without a session', async () => {

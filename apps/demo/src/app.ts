@@ -296,6 +296,7 @@ export const buildDemo = (config: DemoConfig): Demo => {
     onComplete: async (file, c, metadata) => {
       const room = metadata.room ?? ''
       if (namePattern.test(room)) await shareInRoom(room, file, file.id, c.var.user)
+      uploadsTotal.inc({ result: 'done' })
     },
   })
   app.post(
@@ -337,11 +338,19 @@ export const buildDemo = (config: DemoConfig): Demo => {
 
   const assets = clientAssets()
   app.get('/', (c) => assets.html(c))
-  app.get('/app.js', (c) => assets.script(c))
+  app.get('/app.js', (c) => assets.script(c, 'app'))
+  app.get('/charts.js', (c) => assets.script(c, 'charts'))
   app.get('/styles.css', (c) => assets.styles(c))
 
   // Metrics and the dashboard read the same counters.
-  const dashboard = dashboardAndMetrics({ registry, hub, wsRoute, sseRoute, uploadRoute, roomActivity })
+  const dashboard = dashboardAndMetrics({
+    registry,
+    hub,
+    wsRoute,
+    sseRoute,
+    uploadRoutes: [uploadRoute, resumable],
+    roomActivity,
+  })
 
   return { app, hub, plugins: [hub, dashboard, roomActivity] }
 }

@@ -17,7 +17,8 @@ export interface LiveSources {
   readonly hub: Pick<Hub<unknown, Contract>, 'stats' | 'publish'>
   readonly wsRoute: Pick<WebSocketRoute, 'stats'>
   readonly sseRoute: Pick<SseRoute, 'stats'>
-  readonly uploadRoute: Pick<UploadsRoute, 'stats'>
+  /** Every upload route (multipart and tus): the dashboard shows their sums. */
+  readonly uploadRoutes: readonly Pick<UploadsRoute, 'stats'>[]
   readonly roomActivity: Pick<RoomDirectory, 'takeActivity'>
 }
 
@@ -30,7 +31,7 @@ export const dashboardAndMetrics = ({
   hub,
   wsRoute,
   sseRoute,
-  uploadRoute,
+  uploadRoutes,
   roomActivity,
 }: LiveSources): FlumenPlugin => {
   // Names this node in its ticks: the page charts each node on its own when there are several.
@@ -81,7 +82,8 @@ export const dashboardAndMetrics = ({
       timer = setInterval(() => {
         const now = messagesIn()
         const out = hub.stats.delivered
-        const stats = uploadRoute.stats
+        const sum = (key: 'active' | 'completed' | 'failed' | 'bytes'): number =>
+          uploadRoutes.reduce((total, route) => total + route.stats[key], 0)
         const rooms = Object.entries(roomActivity.takeActivity())
           .sort((a, b) => b[1] - a[1])
           .slice(0, maxRoomsPerTick)
@@ -96,10 +98,10 @@ export const dashboardAndMetrics = ({
               deliveriesPerSecond: out - lastOut,
               rooms: Object.fromEntries(rooms),
               uploads: {
-                active: stats.active,
-                completed: stats.completed,
-                failed: stats.failed,
-                bytes: stats.bytes,
+                active: sum('active'),
+                completed: sum('completed'),
+                failed: sum('failed'),
+                bytes: sum('bytes'),
               },
               drops: dropCount(),
               at: Date.now(),

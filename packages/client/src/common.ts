@@ -20,12 +20,12 @@ export type {
 } from './channel.js'
 export type { ClientErrorCode, ClientErrorOptions } from './errors.js'
 export { FlumenClientError } from './errors.js'
-export type { CloseInfo, ConnectOptions, RawSocket, SocketMessage, WebSocketLike } from './socket.js'
 export type {
   ResumableFile,
   ResumableUploadOptions,
   ResumableUploadResult,
   ResumeStore,
 } from './resumable.js'
+export type { CloseInfo, ConnectOptions, RawSocket, SocketMessage, WebSocketLike } from './socket.js'
 export type { EventStream, EventStreamOptions, StreamEvent } from './sse.js'
 export { openEventStream } from './sse.js'

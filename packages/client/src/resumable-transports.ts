@@ -26,7 +26,12 @@ export const xhrTransport: TusTransport = (request: TusRequest): Promise<TusResp
     }
     xhr.onabort = () => {
       done()
-      reject(new FlumenClientError('ABORTED', 'Upload aborted'))
+      // Not our signal: the page is going away (a reload). The upload must stay resumable.
+      reject(
+        request.signal.aborted
+          ? new FlumenClientError('ABORTED', 'Upload aborted')
+          : new FlumenClientError('CONNECTION_REFUSED', 'The upload was interrupted'),
+      )
     }
     xhr.send(request.body ?? null)
   })

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto'
+import { once } from 'node:events'
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import type { AddressInfo, Socket } from 'node:net'
 import { connect, createServer } from 'node:net'
-import { once } from 'node:events'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FlumenServer } from '@flumen/core'
@@ -122,7 +122,11 @@ describe('resumableUpload (tus)', () => {
     expect(result).toMatchObject({ size: 3_000_000, resumedFrom: 0 })
     expect(result.url).toMatch(/\/files\/[\w-]+$/)
     expect(started.completed).toHaveLength(1)
-    expect(started.completed[0]!.file).toMatchObject({ name: 'report.bin', size: 3_000_000, sha256: sha256(bytes) })
+    expect(started.completed[0]!.file).toMatchObject({
+      name: 'report.bin',
+      size: 3_000_000,
+      sha256: sha256(bytes),
+    })
     expect(started.completed[0]!.metadata).toMatchObject({ room: 'team', filename: 'report.bin' })
     expect(started.patchOffsets).toEqual([0, 1_000_000, 2_000_000])
     const loaded = progress.map((p) => p.loaded)
@@ -159,14 +163,19 @@ describe('resumableUpload (tus)', () => {
     const first = resumableUpload(started.endpoint, file, { store, retryDelaysMs: [], chunkSize: 2_000_000 })
     await expect(first).rejects.toMatchObject({ code: 'CONNECTION_REFUSED' })
     expect(store.items.size).toBe(1)
-    const again = await resumableUpload(started.endpoint, new File([bytes], 'movie.bin', { lastModified: 42 }), {
-      store,
-      retryDelaysMs: [50, 100, 200, 400, 800],
-    })
+    const again = await resumableUpload(
+      started.endpoint,
+      new File([bytes], 'movie.bin', { lastModified: 42 }),
+      {
+        store,
+        retryDelaysMs: [50, 100, 200, 400, 800],
+      },
+    )
     // What the server kept of the cut PATCH (part of the 600 KB was still in buffers) is not sent again.
     expect(again.resumedFrom).toBeGreaterThan(0)
     expect(started.patchOffsets[0]).toBe(0)
-    for (const offset of started.patchOffsets.slice(1)) expect(offset).toBeGreaterThanOrEqual(again.resumedFrom)
+    for (const offset of started.patchOffsets.slice(1))
+      expect(offset).toBeGreaterThanOrEqual(again.resumedFrom)
     expect(started.completed).toHaveLength(1)
     expect(started.completed[0]!.file.sha256).toBe(sha256(bytes))
     // Another file of the same name but another size is another upload.
@@ -183,7 +192,9 @@ describe('resumableUpload (tus)', () => {
       retryDelaysMs: [10_000], // a refusal must not wait for it
     })
     await expect(refused).rejects.toMatchObject({ code: 'HTTP_ERROR', status: 413 })
-    expect(await readdir(started.dir, { recursive: true })).not.toContainEqual(expect.stringMatching(/\.bin$/))
+    expect(await readdir(started.dir, { recursive: true })).not.toContainEqual(
+      expect.stringMatching(/\.bin$/),
+    )
 
     const big = await start()
     const controller = new AbortController()

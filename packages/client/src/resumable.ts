@@ -126,6 +126,23 @@ const refusal = (response: TusResponse, what: string): FlumenClientError => {
   return new FlumenClientError('HTTP_ERROR', message, { status: response.status })
 }
 
+/**
+ * Deletes an unfinished upload (tus termination), trying again for a moment while the server still
+ * handles the PATCH the abort cut (409); a failure leaves it to the server's expiry.
+ */
+const terminate = async (
+  transport: TusTransport,
+  url: string,
+  headers: Record<string, string>,
+): Promise<void> => {
+  const signal = new AbortController().signal
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const response = await transport({ method: 'DELETE', url, headers, signal }).catch(() => undefined)
+    if (response?.status !== 409) return
+    await sleep(100 * 2 ** attempt, signal)
+  }
+}
+
 /** Checks options up front, as every factory of the package does. */
 const resolveOptions = (
   options: ResumableUploadOptions,
@@ -271,16 +288,11 @@ export const resumableUploadWith = async (
     store?.removeItem(fingerprint)
     return { url, size, resumedFrom }
   } catch (err) {
-    if (signal.aborted || (err as FlumenClientError).code === 'ABORTED') {
+    // Only the caller's abort ends the upload for good; anything else leaves it to resume.
+    if (signal.aborted) {
       if (options.removeOnAbort !== false) {
         store?.removeItem(fingerprint)
-        if (url !== undefined)
-          await transport({
-            method: 'DELETE',
-            url,
-            headers: headers({}),
-            signal: new AbortController().signal,
-          }).catch(() => {})
+        if (url !== undefined) await terminate(transport, url, headers({}))
       }
       throw new FlumenClientError('ABORTED', 'Upload aborted')
     }

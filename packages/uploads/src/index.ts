@@ -19,6 +19,7 @@ export type {
   StoredFile,
 } from './storage.js'
 export { isStorageId } from './storage.js'
+export type { TusApp } from './tus.js'
 export { tus } from './tus.js'
 export type { TusOptions } from './tus-options.js'
 export type { UploadLimits, UploadResult, UploadsOptions } from './uploads-options.js'

@@ -340,7 +340,7 @@ describe('tus: owners, quotas, standard clients', () => {
     await waitFor(async () => Number((await call('HEAD', location)).headers.get('upload-offset')) >= 50)
   })
 
-  it('publishes progress and done events while PATCHes arrive', async () => {
+  it('publishes progress, done, and failed on termination, to the topic the metadata names', async () => {
     const events: { topic: string; data: { type: string; received?: number; total?: number } }[] = []
     const publisher = {
       publish: async (topic: string, data: unknown) => {
@@ -348,7 +348,7 @@ describe('tus: owners, quotas, standard clients', () => {
         return 1
       },
     }
-    const { create, patch } = await start({
+    const { call, create, patch, route } = await start({
       progress: {
         publisher,
         topic: (_c, metadata) => `room:${metadata.room ?? 'none'}`,
@@ -365,6 +365,15 @@ describe('tus: owners, quotas, standard clients', () => {
     expect(events.at(-1)).toMatchObject({
       topic: 'room:room-1',
       data: { type: 'upload-done', from: 'nobody' },
+    })
+    expect(route.stats).toMatchObject({ active: 0, completed: 1, failed: 0, bytes: 200_000 })
+    // A terminated upload tells its watchers it will not arrive.
+    const cancelled = await create(100_000, 'filename bm90ZXMudHh0,room cm9vbS0x')
+    expect((await patch(cancelled, 0, randomBytes(1_000))).status).toBe(204)
+    expect((await call('DELETE', cancelled)).status).toBe(204)
+    expect(events.at(-1)).toMatchObject({
+      topic: 'room:room-1',
+      data: { type: 'upload-failed', error: { code: 'ABORTED' }, from: 'nobody' },
     })
     expect(() =>
       tus({ storage: memoryStorage(), progress: { publisher, topic: () => 't', toMessage: 'x' as never } }),

@@ -8,6 +8,7 @@ import type { FlumenPlugin } from '@flumen/core'
 import { bindingsOf, createId } from '@flumen/core'
 import type { Context, Env } from 'hono'
 import { Hono } from 'hono'
+import type { UploadStats } from './multipart.js'
 import { displayName } from './names.js'
 import { progressReporting } from './progress.js'
 import { OwnerQuotas } from './quotas.js'
@@ -23,19 +24,46 @@ const offsetType = 'application/offset+octet-stream'
 
 const errorJson = (code: string, message: string): string => JSON.stringify({ error: { code, message } })
 
+/** The tus app: mount it with `app.route(path, …)`. */
+// biome-ignore lint/suspicious/noExplicitAny: Hono's own default Env for middleware is any
+export type TusApp<E extends Env = any> = Hono<E> & {
+  /** Removes expired unfinished uploads now (it also runs on a timer); resolves with how many. */
+  sweep(): Promise<number>
+  /**
+   * PATCHes being received (`active`), uploads completed and failed (storage errors, refused
+   * types), and the bytes of completed files: the counters `uploads()` has.
+   */
+  readonly stats: Readonly<UploadStats>
+}
+
 /**
  * The tus 1.0 resumable upload protocol (core, creation, creation-with-upload, termination,
  * expiration, checksum with sha256) on a storage adapter: `app.route('/files/tus', tus({ storage }))`,
  * behind your auth middleware. Standard tus clients (tus-js-client, Uppy) work with it.
  */
 // biome-ignore lint/suspicious/noExplicitAny: Hono's own default Env for middleware is any
-export const tus = <E extends Env = any>(options: TusOptions<E>): Hono<E> & { sweep(): Promise<number> } => {
+export const tus = <E extends Env = any>(options: TusOptions<E>): TusApp<E> => {
   const { storage, maxSize, expiresInMs, pace, maxUploadsPerOwner, maxBytesPerOwner, ownerOf, allowedTypes } =
     resolveTusOptions(options)
   const reporting = progressReporting('tus', options.progress)
   const quotas = new OwnerQuotas(storage)
   /** Uploads with a PATCH in progress: a second one at the same time is a conflict. */
   const busy = new Set<string>()
+  const counts = { completed: 0, failed: 0, bytes: 0 }
+  const stats: Readonly<UploadStats> = {
+    get active() {
+      return busy.size
+    },
+    get completed() {
+      return counts.completed
+    },
+    get failed() {
+      return counts.failed
+    },
+    get bytes() {
+      return counts.bytes
+    },
+  }
 
   const app = new Hono<E>()
   const common = { 'Tus-Resumable': tusVersion, 'Cache-Control': 'no-store' }
@@ -185,6 +213,7 @@ export const tus = <E extends Env = any>(options: TusOptions<E>): Hono<E> & { sw
       incoming.once('close', onClose)
     })
     if (outcome === 'failed') {
+      counts.failed++
       await storage.truncatePartial(id, offset).catch(() => {})
       return reply(500, {}, errorJson('INTERNAL', 'Storage failed'))
     }
@@ -220,6 +249,7 @@ export const tus = <E extends Env = any>(options: TusOptions<E>): Hono<E> & { sw
     }
     const sniffed = sniffType(head.subarray(0, sniffBytes))
     if (allowedTypes && !allowedTypes.has(sniffed)) {
+      counts.failed++
       await storage.removePartial(id)
       quotas.release(id)
       return reply(415, {}, errorJson('UNSUPPORTED_MEDIA_TYPE', 'The file is not an allowed type'))
@@ -235,6 +265,8 @@ export const tus = <E extends Env = any>(options: TusOptions<E>): Hono<E> & { sw
     }
     await storage.completePartial(id, file)
     quotas.release(id)
+    counts.completed++
+    counts.bytes += file.size
     await options.onComplete?.(file, c, upload.metadata)
     reporting(c, id, upload.metadata)?.done([file])
     return undefined
@@ -353,8 +385,10 @@ export const tus = <E extends Env = any>(options: TusOptions<E>): Hono<E> & { sw
     if (busy.has(id)) return reply(409, {}, errorJson('CONFLICT', 'A PATCH is in progress'))
     await storage.removePartial(id)
     quotas.release(id)
+    // Who watched it arrive learns it never will.
+    reporting(c, id, found.upload.metadata)?.failed({ code: 'ABORTED', message: 'The upload was cancelled' })
     return reply(204)
   })
 
-  return Object.assign(app, { sweep })
+  return Object.assign(app, { sweep, stats })
 }
