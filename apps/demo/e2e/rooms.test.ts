@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { waitFor } from '@flumen/testing'
-import { type Browser, chromium, type Page } from 'playwright-core'
+import { type Browser, type CDPSession, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { forkDemo } from './demo-process.js'
 
@@ -118,6 +118,23 @@ describe.skipIf(!hasChromium)('Flumen Rooms in Chromium', () => {
       text,
       { timeout },
     )
+
+  /** Limits the page's uploads to `bytesPerSecond` (-1: no limit), as a slow network would (CDP). */
+  const sessions = new WeakMap<Page, CDPSession>()
+  const throttleUploads = async (page: Page, bytesPerSecond: number): Promise<void> => {
+    let cdp = sessions.get(page)
+    if (!cdp) {
+      cdp = await page.context().newCDPSession(page)
+      sessions.set(page, cdp)
+      await cdp.send('Network.enable')
+    }
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: bytesPerSecond,
+    })
+  }
 
   it('two people chat, see each other, share a file, watch the dashboard, and survive a server restart', async () => {
     const alice = await signIn('alice')
@@ -387,14 +404,7 @@ describe.skipIf(!hasChromium)('Flumen Rooms in Chromium', () => {
     await gus.screenshot({ path: join(artifacts, '12-thumbnail.png') })
 
     // Cancel: the upload goes slowly (256 KB/s), and the person changes their mind.
-    const cdp = await fay.context().newCDPSession(fay)
-    await cdp.send('Network.enable')
-    await cdp.send('Network.emulateNetworkConditions', {
-      offline: false,
-      latency: 0,
-      downloadThroughput: -1,
-      uploadThroughput: 256 * 1024,
-    })
+    await throttleUploads(fay, 256 * 1024)
     await fay.setInputFiles('#file', {
       name: 'big.bin',
       mimeType: 'application/octet-stream',
@@ -404,12 +414,7 @@ describe.skipIf(!hasChromium)('Flumen Rooms in Chromium', () => {
     await fay.waitForSelector('#uploads .upload.cancelled')
     expect(await fay.textContent('#uploads .upload.cancelled')).toMatch(/Cancelled big\.bin/)
     await fay.screenshot({ path: join(artifacts, '13-cancelled.png') })
-    await cdp.send('Network.emulateNetworkConditions', {
-      offline: false,
-      latency: 0,
-      downloadThroughput: -1,
-      uploadThroughput: -1,
-    })
+    await throttleUploads(fay, -1)
     // Nobody got it: a message sent after it arrives, and no big.bin before it.
     await send(fay, 'after the cancel')
     await waitForMessage(gus, 'after the cancel')
@@ -441,16 +446,7 @@ describe.skipIf(!hasChromium)('Flumen Rooms in Chromium', () => {
     // A big file, slowly: ida watches it arrive (who, what, how far).
     const file = join(dataDir, 'film.bin')
     await writeFile(file, Buffer.alloc(4 * 1024 * 1024, 3))
-    const cdp = await hal.context().newCDPSession(hal)
-    const throttle = (uploadThroughput: number) =>
-      cdp.send('Network.emulateNetworkConditions', {
-        offline: false,
-        latency: 0,
-        downloadThroughput: -1,
-        uploadThroughput,
-      })
-    await cdp.send('Network.enable')
-    await throttle(256 * 1024)
+    await throttleUploads(hal, 256 * 1024)
     await hal.setInputFiles('#file', file)
     await ida.waitForFunction(
       () => {
@@ -468,14 +464,7 @@ describe.skipIf(!hasChromium)('Flumen Rooms in Chromium', () => {
     await hal.waitForSelector('#status[data-state="open"]', { timeout: 10_000 })
     await hal.waitForFunction(() => document.querySelector('#unfinished')?.textContent?.includes('film.bin'))
     await hal.screenshot({ path: join(artifacts, '16-unfinished-after-reload.png') })
-    const cdpAfter = await hal.context().newCDPSession(hal)
-    await cdpAfter.send('Network.enable')
-    await cdpAfter.send('Network.emulateNetworkConditions', {
-      offline: false,
-      latency: 0,
-      downloadThroughput: -1,
-      uploadThroughput: 1024 * 1024,
-    })
+    await throttleUploads(hal, 1024 * 1024)
     await hal.setInputFiles('#file', file)
     const resumed = await hal.waitForSelector('#uploads .upload[data-resumed]', { timeout: 10_000 })
     expect(Number(await resumed.getAttribute('data-resumed'))).toBeGreaterThan(0)
