@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
-import { waitFor } from '@flumen/testing'
+import { requireRedis, sharedRedisUrl, waitFor } from '@flumen/testing'
 import { type Browser, type CDPSession, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { forkDemo } from './demo-process.js'
@@ -577,5 +577,61 @@ describe.skipIf(!hasChromium)('Flumen Rooms in Chromium', () => {
     expect(texts['/app.js']).not.toContain('u-legend')
     expect(timing.firstMessage).toBeGreaterThan(0)
     await page.context().close()
+  }, 60_000)
+
+  it('charts each node when two run on Redis, and carries a room across them', async (context) => {
+    if (!(await requireRedis())) return context.skip()
+    const nodes = await Promise.all(
+      [1, 2].map(async (n) => {
+        const dir = await mkdtemp(join(tmpdir(), `rooms-e2e-node${n}-`))
+        const demo = await forkDemo({
+          DATA_DIR: dir,
+          REDIS_URL: sharedRedisUrl,
+          JWT_SECRET: 'e2e-secret-e2e-secret-e2e-secret-e2e',
+        })
+        return { demo, dir }
+      }),
+    )
+    try {
+      const open = async (base: string, name: string): Promise<Page> => {
+        const page = await (await browser.newContext({ viewport: { width: 1100, height: 900 } })).newPage()
+        await page.goto(base)
+        await page.fill('#name', name)
+        await page.click('#signin-form button')
+        await page.waitForSelector('#status[data-state="open"]', { timeout: 10_000 })
+        await page.fill('#room-name', 'bridge')
+        await page.press('#room-name', 'Enter')
+        return page
+      }
+      const ned = await open(nodes[0]!.demo.base, 'ned')
+      const ora = await open(nodes[1]!.demo.base, 'ora')
+      await ned.waitForFunction(() => document.querySelector('#presence')?.textContent?.includes('ora'))
+      await send(ora, 'from the other node')
+      await waitForMessage(ned, 'from the other node')
+      // Ned's page hears both nodes' ticks: two nodes, and a chart of each one's connections.
+      await ned.waitForFunction(() => document.querySelector('#dash-nodes')?.textContent === '2', undefined, {
+        timeout: 10_000,
+      })
+      await ned.waitForFunction(
+        () => {
+          const charts = [...document.querySelectorAll<HTMLElement>('#charts .chart')]
+          const perNode = charts.find((chart) => chart.textContent?.startsWith('Connections per node'))
+          return perNode !== undefined && !perNode.hidden && perNode.querySelector('canvas') !== null
+        },
+        undefined,
+        { timeout: 10_000 },
+      )
+      await ned.screenshot({ path: join(artifacts, '19-two-nodes.png'), fullPage: true })
+      await ned.context().close()
+      await ora.context().close()
+    } finally {
+      for (const { demo, dir } of nodes) {
+        if (demo.child.exitCode === null && demo.child.signalCode === null) {
+          demo.child.kill('SIGKILL')
+          await once(demo.child, 'exit')
+        }
+        await rm(dir, { recursive: true, force: true })
+      }
+    }
   }, 60_000)
 })
