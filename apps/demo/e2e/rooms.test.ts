@@ -119,8 +119,8 @@ describe.skipIf(!hasChromium)('Flumen Rooms in Chromium', () => {
       { timeout },
     )
 
-  /** Limits the page's uploads to `bytesPerSecond` (-1: no limit), as a slow network would (CDP). */
   const sessions = new WeakMap<Page, CDPSession>()
+  /** Limits the page's uploads to `bytesPerSecond` (-1: no limit), as a slow network would (CDP). */
   const throttleUploads = async (page: Page, bytesPerSecond: number): Promise<void> => {
     let cdp = sessions.get(page)
     if (!cdp) {
@@ -423,7 +423,7 @@ describe.skipIf(!hasChromium)('Flumen Rooms in Chromium', () => {
     await gus.context().close()
   }, 60_000)
 
-  it('shows the room who is typing and files on their way, and resumes an upload after a reload', async () => {
+  it('shows the room who is typing and files on their way; an upload survives a server restart and a reload', async () => {
     const hal = await signIn('hal')
     const ida = await signIn('ida')
     for (const page of [hal, ida]) {
@@ -458,6 +458,31 @@ describe.skipIf(!hasChromium)('Flumen Rooms in Chromium', () => {
       { timeout: 20_000 },
     )
     await ida.screenshot({ path: join(artifacts, '15-file-arriving.png') })
+
+    // The server goes down mid-file (SIGKILL) and comes back: the upload goes on from what the
+    // server has on disk, not from zero.
+    await hal.waitForFunction(
+      () => (document.querySelector('#uploads .upload progress') as HTMLProgressElement).value > 0.3,
+      undefined,
+      { timeout: 20_000 },
+    )
+    await hal.evaluate(() => {
+      const seen: number[] = []
+      ;(window as unknown as { seen: number[] }).seen = seen
+      const bar = document.querySelector('#uploads .upload progress')!
+      new MutationObserver(() => seen.push(Number(bar.getAttribute('value')))).observe(bar, {
+        attributeFilter: ['value'],
+      })
+    })
+    await killServer()
+    await startServer()
+    await hal.waitForFunction(
+      () => (document.querySelector('#uploads .upload progress') as HTMLProgressElement).value > 0.6,
+      undefined,
+      { timeout: 30_000 },
+    )
+    const seen = await hal.evaluate(() => (window as unknown as { seen: number[] }).seen)
+    expect(Math.min(...seen)).toBeGreaterThan(0)
 
     // Hal reloads mid-file: the page names the unfinished file; choosing it again continues it.
     await hal.reload()
