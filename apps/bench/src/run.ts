@@ -342,6 +342,24 @@ const scenarios: Scenario[] = [
       }),
   },
   {
+    id: 'ws-fanout-volatile',
+    title: `Hub fan-out, volatile publishes (${quick ? 500 : 2000} clients, 64-byte text, 4 in flight)`,
+    server: 'ws',
+    impls: [
+      { id: 'flumen-hub', label: 'Flumen hub, stored publishes (reference)' },
+      { id: 'flumen-hub-volatile', label: 'Flumen hub, volatile publishes' },
+    ],
+    unit: 'deliveries/s',
+    higherIsBetter: true,
+    opsName: 'delivery',
+    targets: [],
+    run: (server) =>
+      measured(server, 'ws', {
+        ...hubFanout,
+        volatile: server.child.spawnargs.includes('flumen-hub-volatile'),
+      }),
+  },
+  {
     id: 'ws-fanout-delta',
     title: `State document fan-out (${quick ? 300 : 1000} clients, ~10 KB JSON, 4 fields change per publish)`,
     server: 'ws',

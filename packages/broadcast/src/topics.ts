@@ -1,7 +1,8 @@
 // The topics this node has subscribers for, and how their messages reach those subscribers: live
 // peers get each turn's messages together; peers still recovering keep them until their history
 // is sent; peers that just recovered skip what their history read already covered; peers that
-// asked for deltas get each message as a delta against the one before it when they have that one.
+// asked for deltas get each message as a delta against the one before it when they have that one;
+// volatile messages go after the turn's stored ones, to the live peers that are keeping up.
 import type { Peer, PreparedFrame, StreamPosition } from '@flumen/core'
 import { covers, prepareBatch, prepareFrame } from '@flumen/core'
 import type { DeltaBases } from './delta-delivery.js'
@@ -31,6 +32,8 @@ export interface TopicState<User> extends TopicPresence {
   readonly covered: Map<Peer<User>, StreamPosition>
   /** Messages of this turn not yet written to the live peers (see `flush`). */
   batch: PendingDelivery[] | undefined
+  /** Volatile messages of this turn, written after its stored ones (see `flushVolatile`). */
+  volatileBatch: { readonly frame: PreparedFrame; readonly origin: string | undefined }[] | undefined
   /** Peers that asked for deltas, and the message each has last (the base of its next delta). */
   readonly deltaPeers: DeltaBases<User>
   /** The topic's last message, kept while it has delta peers: the next one's delta base. */
@@ -96,6 +99,7 @@ export class Topics<User> {
       recovering: new Map(),
       covered: new Map(),
       batch: undefined,
+      volatileBatch: undefined,
       deltaPeers: new Map(),
       last: undefined,
       connections: new Map(),
@@ -163,25 +167,56 @@ export class Topics<User> {
     if (topic.batch) topic.batch.push(delivery)
     else {
       topic.batch = [delivery]
-      if (this.flushQueue.push(topic) === 1) setImmediate(this.flushAll)
+      if (!topic.volatileBatch) this.queueFlush(topic)
     }
   }
 
+  /** Writes the topic's messages of this turn just after it (once per turn however many came). */
+  private queueFlush(topic: TopicState<User>): void {
+    if (this.flushQueue.push(topic) === 1) setImmediate(this.flushAll)
+  }
+
   /**
-   * A volatile message from the engine: written now to the topic's live peers that are keeping up,
-   * after this turn's stored messages; peers still recovering, or behind, miss it. It moves no
-   * delta base and no position.
+   * A volatile message from the engine: written with this turn's messages (after the stored ones) to
+   * the topic's live peers that are keeping up; peers still recovering, or behind, miss it. It moves
+   * no delta base and no position.
    */
   readonly onVolatile = (message: VolatileMessage): void => {
     const topic = this.topics.get(message.topic)
     if (!topic || topic.live.size === 0) return
-    this.flush(topic)
-    const frame = prepareFrame(volatileEnvelope(message, topic.topicJson), { volatile: true })
-    const { origin } = message
+    const entry = {
+      frame: prepareFrame(volatileEnvelope(message, topic.topicJson), { volatile: true }),
+      origin: message.origin,
+    }
+    if (topic.volatileBatch) topic.volatileBatch.push(entry)
+    else {
+      topic.volatileBatch = [entry]
+      if (!topic.batch) this.queueFlush(topic)
+    }
+  }
+
+  /** Writes the turn's volatile messages: one write per peer, none to a peer over the limit. */
+  private flushVolatile(topic: TopicState<User>): void {
+    const batch = topic.volatileBatch
+    if (batch === undefined) return
+    topic.volatileBatch = undefined
+    let all: PreparedFrame | undefined
+    const wholeBatch = (): PreparedFrame => {
+      all ??= prepareBatch(batch.map((entry) => entry.frame))
+      return all
+    }
     for (const peer of topic.live) {
-      if (peer.id === origin) continue
-      if (peer.bufferedAmount <= this.volatileMaxBufferedBytes && peer.send(frame)) this.counters.delivered++
-      else this.counters.dropped++
+      if (peer.bufferedAmount > this.volatileMaxBufferedBytes) {
+        this.counters.dropped += batch.length
+        continue
+      }
+      // A publisher's own message is left out of its batch (it asked for no echo).
+      const own = batch.some((entry) => entry.origin === peer.id)
+      const frames = own ? batch.filter((entry) => entry.origin !== peer.id) : batch
+      if (frames.length === 0) continue
+      const frame = own ? prepareBatch(frames.map((entry) => entry.frame)) : wholeBatch()
+      if (peer.send(frame)) this.counters.delivered += frames.length
+      else this.counters.dropped += frames.length
     }
   }
 
@@ -215,12 +250,18 @@ export class Topics<User> {
     for (const topic of queue) this.flush(topic)
   }
 
-  /**
-   * Writes the topic's pending messages to its live peers: one frame when there is one message,
-   * else one batch (one write per peer instead of one per message). A peer that published some of
-   * them gets the others one by one.
-   */
+  /** Writes the topic's messages of this turn to its live peers: the stored ones, then the volatile. */
   flush(topic: TopicState<User>): void {
+    this.flushStored(topic)
+    this.flushVolatile(topic)
+  }
+
+  /**
+   * Writes the turn's stored messages: one frame when there is one message, else one batch (one
+   * write per peer instead of one per message). A peer that published some of them gets the others
+   * one by one.
+   */
+  private flushStored(topic: TopicState<User>): void {
     const batch = topic.batch
     if (batch === undefined) return
     topic.batch = undefined

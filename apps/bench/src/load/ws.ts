@@ -47,6 +47,8 @@ export interface WsLoadConfig {
   stateDocument?: boolean
   /** Subscribe with `"delta":"fossil"` (the hub sends deltas against the previous message). */
   delta?: boolean
+  /** Publish with `"volatile":true` (delivered to who is there, stored nowhere). */
+  volatile?: boolean
 }
 
 const subscribeFlumen = (config: WsLoadConfig, ws: RawWebSocket): Promise<RawWebSocket> =>
@@ -104,7 +106,7 @@ const encode = (config: WsLoadConfig, event: string, text: string): Buffer =>
     config.socketIo
       ? `42["${event}","${text}"]`
       : config.flumen
-        ? `{"type":"publish","topic":"bench","data":"${text}","echo":true}`
+        ? `{"type":"publish","topic":"bench","data":"${text}","echo":true${config.volatile ? ',"volatile":true' : ''}}`
         : text,
   )
 

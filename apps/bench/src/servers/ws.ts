@@ -44,6 +44,7 @@ const impl = implementation([
   'flumen-hub-valibot',
   'flumen-hub-deflate',
   'flumen-hub-delta',
+  'flumen-hub-volatile',
   'raw-deflate',
   'flumen-hub-auth',
 ])
@@ -152,6 +153,7 @@ if (impl === 'raw' || impl === 'raw-deflate') {
   const app = createApp()
   // flumen-hub-deflate: permessage-deflate, each hub message compressed once for all peers.
   // flumen-hub-delta: the plain hub (deltas are on by default); its load subscribes with deltas.
+  // flumen-hub-volatile: the plain hub; its load publishes volatile (nothing stored).
   // flumen-hub-auth: a JWT (HS256, `?access_token=`, signed by the load with BENCH_JWT_SECRET) checked
   // by @flumen/auth before every upgrade, as an app with sign-in has it.
   if (impl === 'flumen-hub-auth')
