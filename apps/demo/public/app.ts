@@ -1,7 +1,8 @@
 // The Flumen Rooms page: plain DOM, @flumen/client for the WebSocket channel, the SSE dashboard
 // and uploads. Text always goes in with textContent, never as HTML.
-// Over 350 lines on purpose: the page is one script a reader follows top to bottom (state, render,
-// rooms, sending, files, sign-in), with no bundler-only module structure to learn.
+// Long on purpose: the page is one script a reader follows top to bottom (state, render, rooms,
+// sending, files, dashboard, sign-in), with no bundler-only module structure to learn. The
+// dashboard's charts (charts.ts, uPlot) are the one part loaded later.
 import type { Client, ClientState } from '@flumen/client'
 import { createClient, FlumenClientError, openEventStream, resumableUpload } from '@flumen/client'
 import { check } from '@flumen/contract'

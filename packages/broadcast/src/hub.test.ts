@@ -312,19 +312,20 @@ describe('hub over WebSocket', () => {
     await late.next((m) => isMessage('room:v')(m) && m.data === 'marker')
     expect(late.received.filter(isMessage('room:v')).map((m) => m.data)).toEqual(['kept', 'marker'])
 
-    // One turn: its volatile messages go together, after its stored ones; the sender is skipped.
+    // One turn: stored and volatile messages keep the order they were published in.
     await Promise.all([
       hub.publish('room:v', 'v1', { volatile: true }),
-      hub.publish('room:v', 'stored in the same turn'),
       hub.publish('room:v', 'v2', { volatile: true }),
+      hub.publish('room:v', 'stored in the same turn'),
+      hub.publish('room:v', 'v3', { volatile: true }),
     ])
-    await bob.next((m) => isMessage('room:v')(m) && m.data === 'v2')
+    await bob.next((m) => isMessage('room:v')(m) && m.data === 'v3')
     expect(
       bob.received
         .filter(isMessage('room:v'))
         .map((m) => m.data)
-        .slice(-3),
-    ).toEqual(['stored in the same turn', 'v1', 'v2'])
+        .slice(-4),
+    ).toEqual(['v1', 'v2', 'stored in the same turn', 'v3'])
 
     for (const bad of [
       { volatile: 'yes', code: 'BAD_REQUEST' },

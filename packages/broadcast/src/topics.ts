@@ -2,7 +2,8 @@
 // peers get each turn's messages together; peers still recovering keep them until their history
 // is sent; peers that just recovered skip what their history read already covered; peers that
 // asked for deltas get each message as a delta against the one before it when they have that one;
-// volatile messages go after the turn's stored ones, to the live peers that are keeping up.
+// volatile messages go in the same turn's writes, in the order they came, to the live peers that
+// are keeping up.
 import type { Peer, PreparedFrame, StreamPosition } from '@flumen/core'
 import { covers, prepareBatch, prepareFrame } from '@flumen/core'
 import type { DeltaBases } from './delta-delivery.js'
@@ -32,7 +33,7 @@ export interface TopicState<User> extends TopicPresence {
   readonly covered: Map<Peer<User>, StreamPosition>
   /** Messages of this turn not yet written to the live peers (see `flush`). */
   batch: PendingDelivery[] | undefined
-  /** Volatile messages of this turn, written after its stored ones (see `flushVolatile`). */
+  /** Volatile messages of this turn, after the stored ones in `batch` (see `flushVolatile`). */
   volatileBatch: { readonly frame: PreparedFrame; readonly origin: string | undefined }[] | undefined
   /** Peers that asked for deltas, and the message each has last (the base of its next delta). */
   readonly deltaPeers: DeltaBases<User>
@@ -164,6 +165,8 @@ export class Topics<User> {
     topic.last = withDeltas ? message : undefined
     if (topic.recovering.size > 0) for (const pending of topic.recovering.values()) pending.push(delivery)
     if (topic.live.size === 0) return
+    // A volatile message came first this turn: it goes first, the batch starts again after it.
+    if (topic.volatileBatch) this.flush(topic)
     if (topic.batch) topic.batch.push(delivery)
     else {
       topic.batch = [delivery]
@@ -177,7 +180,7 @@ export class Topics<User> {
   }
 
   /**
-   * A volatile message from the engine: written with this turn's messages (after the stored ones) to
+   * A volatile message from the engine: written with this turn's messages (in the order they came) to
    * the topic's live peers that are keeping up; peers still recovering, or behind, miss it. It moves
    * no delta base and no position.
    */
