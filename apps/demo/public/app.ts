@@ -129,26 +129,33 @@ const showState = (state: ClientState): void => {
   }
 }
 
-/** The rooms this user joined, kept across reloads (per user: a new sign-in starts afresh). */
-const savedRooms = {
-  key: (): string => `flumen-rooms:${me.id}:rooms`,
-  load(): string[] {
+/** A list this page keeps in localStorage for this user (a new sign-in starts afresh). */
+const storedList = {
+  key: (name: string): string => `flumen-rooms:${me.id}:${name}`,
+  read(name: string): unknown[] {
     try {
-      const names = JSON.parse(localStorage.getItem(this.key()) ?? '[]') as unknown
-      return Array.isArray(names)
-        ? names.filter((name): name is string => typeof name === 'string' && namePattern.test(name))
-        : []
+      const list = JSON.parse(localStorage.getItem(this.key(name)) ?? '[]') as unknown
+      return Array.isArray(list) ? list : []
     } catch {
       return []
     }
   },
-  save(): void {
+  write(name: string, list: unknown[]): void {
     try {
-      localStorage.setItem(this.key(), JSON.stringify([...rooms.keys()]))
+      localStorage.setItem(this.key(name), JSON.stringify(list))
     } catch {
-      // storage full or disabled: the rooms are simply not remembered
+      // storage full or disabled: simply not remembered
     }
   },
+}
+
+/** The rooms this user joined, kept across reloads. */
+const savedRooms = {
+  load: (): string[] =>
+    storedList
+      .read('rooms')
+      .filter((name): name is string => typeof name === 'string' && namePattern.test(name)),
+  save: (): void => storedList.write('rooms', [...rooms.keys()]),
 }
 
 const renderRooms = (): void => {
@@ -592,22 +599,11 @@ const shareFile = async (file: File): Promise<void> => {
  * knows that choosing one again continues it (the client finds its upload by the file's fingerprint).
  */
 const unfinished = {
-  key: (): string => `flumen-rooms:${me.id}:unfinished`,
   id: (file: File): string => `${file.name}:${file.size}:${file.lastModified}`,
-  list(): { id: string; name: string; size: number }[] {
-    try {
-      const entries = JSON.parse(localStorage.getItem(this.key()) ?? '[]') as unknown
-      return Array.isArray(entries) ? (entries as { id: string; name: string; size: number }[]) : []
-    } catch {
-      return []
-    }
-  },
+  list: (): { id: string; name: string; size: number }[] =>
+    storedList.read('unfinished') as { id: string; name: string; size: number }[],
   save(entries: { id: string; name: string; size: number }[]): void {
-    try {
-      localStorage.setItem(this.key(), JSON.stringify(entries.slice(-10)))
-    } catch {
-      // storage full or disabled: not remembered
-    }
+    storedList.write('unfinished', entries.slice(-10))
     renderUnfinished()
   },
   add(file: File): void {

@@ -70,6 +70,12 @@ export const parseMessage = (topic: string, payload: string): EngineMessage | un
   return origin ? { topic, data, epoch, offset, origin } : { topic, data, epoch, offset }
 }
 
+/** A publisher's peer id as the channel's payloads carry it (`''` for none); `|` would break them. */
+export const originField = (origin: string | undefined): string => {
+  if (origin?.includes('|')) throw new Error('redisEngine: origin must not contain |')
+  return origin ?? ''
+}
+
 /** A volatile message on the channel: `v|origin|data` (no offset: it is never stored). */
 export const volatilePayload = (origin: string, data: string): string => `v|${origin}|${data}`
 

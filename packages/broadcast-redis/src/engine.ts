@@ -4,6 +4,7 @@ import { createId, FlumenError } from '@flumen/core'
 import type { StreamEntry } from './codec.js'
 import {
   entriesToMessages,
+  originField,
   parseVolatile,
   publishKeyOf,
   storedAt,
@@ -140,8 +141,7 @@ export const redisEngine = (options: RedisEngineOptions = {}): RedisEngine => {
     },
     async publish(topic, data, publishOptions = {}) {
       const k = topicKeys(prefix, topic)
-      const origin = publishOptions.origin ?? ''
-      if (origin.includes('|')) throw new Error('redisEngine: origin must not contain |')
+      const origin = originField(publishOptions.origin)
       const known = delivery.known(topic)
       try {
         const { scripts: run } = await ready()
@@ -173,8 +173,7 @@ export const redisEngine = (options: RedisEngineOptions = {}): RedisEngine => {
       }
     },
     async publishVolatile(topic, data, publishOptions = {}) {
-      const origin = publishOptions.origin ?? ''
-      if (origin.includes('|')) throw new Error('redisEngine: origin must not contain |')
+      const origin = originField(publishOptions.origin)
       const k = topicKeys(prefix, topic)
       try {
         const { scripts: run } = await ready()

@@ -1,5 +1,5 @@
 import type { Engine, EngineListener, EngineMessage, HistoryResult } from '@flumen/broadcast'
-import { LocalPresence, recoveryOf } from '@flumen/broadcast'
+import { LocalPresence, localVolatile, recoveryOf } from '@flumen/broadcast'
 import { FlumenError } from '@flumen/core'
 import type { SqliteDatabase } from './database.js'
 import { openDatabase } from './database.js'
@@ -135,12 +135,11 @@ export const sqliteEngine = (options: SqliteEngineOptions): SqliteEngine => {
           setImmediate(commitQueue)
       })
     },
-    async publishVolatile(topic, data, publishOptions = {}) {
-      assertOpen()
-      if (!subscribed.has(topic)) return
-      const { origin } = publishOptions
-      listener?.onVolatile?.(origin === undefined ? { topic, data } : { topic, data, origin })
-    },
+    ...localVolatile(
+      () => listener,
+      (topic) => subscribed.has(topic),
+      assertOpen,
+    ),
     async subscribe(topic) {
       assertOpen()
       subscribed.add(topic)

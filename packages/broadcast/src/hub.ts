@@ -158,7 +158,8 @@ export interface PublishOptions {
 export interface VolatilePublishOptions {
   /**
    * Deliver to the topic's subscribers that are connected and keeping up now, without storing it:
-   * no offset, no history, no recovery, no order with stored messages. For what is stale a moment
+   * no offset, no history, no recovery (within one turn it keeps its order with stored ones, not
+   * across turns). For what is stale a moment
    * later: typing indicators, progress, cursors. Works across nodes like any publish.
    */
   volatile: true

@@ -11,6 +11,7 @@ import type {
 import { dedupeDefaults, resolveHistory } from './engine.js'
 import { HistoryLog } from './history-log.js'
 import { LocalPresence } from './local-presence.js'
+import { localVolatile } from './local-volatile.js'
 import { recoveryOf } from './recovery.js'
 
 interface Stream {
@@ -230,12 +231,11 @@ export const memoryEngine = (options: MemoryEngineOptions = {}): MemoryEngine =>
       else if (stream.log.length === 0) forgetIfIdle(topic, stream)
       return message
     },
-    async publishVolatile(topic, data, publishOptions = {}) {
-      assertOpen()
-      if (!subscribed.has(topic)) return
-      const { origin } = publishOptions
-      listener?.onVolatile?.(origin === undefined ? { topic, data } : { topic, data, origin })
-    },
+    ...localVolatile(
+      () => listener,
+      (topic) => subscribed.has(topic),
+      assertOpen,
+    ),
     async subscribe(topic) {
       assertOpen()
       subscribed.add(topic)

@@ -165,12 +165,13 @@ export class Topics<User> {
     topic.last = withDeltas ? message : undefined
     if (topic.recovering.size > 0) for (const pending of topic.recovering.values()) pending.push(delivery)
     if (topic.live.size === 0) return
+    const queued = topic.batch !== undefined || topic.volatileBatch !== undefined
     // A volatile message came first this turn: it goes first, the batch starts again after it.
     if (topic.volatileBatch) this.flush(topic)
     if (topic.batch) topic.batch.push(delivery)
     else {
       topic.batch = [delivery]
-      if (!topic.volatileBatch) this.queueFlush(topic)
+      if (!queued) this.queueFlush(topic)
     }
   }
 
@@ -208,13 +209,15 @@ export class Topics<User> {
       all ??= prepareBatch(batch.map((entry) => entry.frame))
       return all
     }
+    const origins = new Set<string>()
+    for (const { origin } of batch) if (origin !== undefined) origins.add(origin)
     for (const peer of topic.live) {
       if (peer.bufferedAmount > this.volatileMaxBufferedBytes) {
         this.counters.dropped += batch.length
         continue
       }
       // A publisher's own message is left out of its batch (it asked for no echo).
-      const own = batch.some((entry) => entry.origin === peer.id)
+      const own = origins.size > 0 && origins.has(peer.id)
       const frames = own ? batch.filter((entry) => entry.origin !== peer.id) : batch
       if (frames.length === 0) continue
       const frame = own ? prepareBatch(frames.map((entry) => entry.frame)) : wholeBatch()

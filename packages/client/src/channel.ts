@@ -302,22 +302,11 @@ export const createClientWith = <C extends AnyContract | undefined = undefined>(
     publishOptions: PublishCallOptions | VolatilePublishOptions = {},
   ): Promise<number | boolean> => {
     if (closing) throw new FlumenClientError('CLOSED', 'The client closed')
-    if (publishOptions.volatile === true)
-      return requests.sendNow({
-        type: 'publish',
-        topic,
-        data,
-        volatile: true,
-        ...(publishOptions.echo && { echo: true }),
-      })
-    const message = {
-      type: 'publish',
-      topic,
-      data,
-      key: publishKey(),
-      ...(publishOptions.echo && { echo: true }),
-    }
-    return Number((await requests.publish(message, publishOptions.timeoutMs)).offset)
+    const message = { type: 'publish', topic, data, ...(publishOptions.echo && { echo: true }) }
+    if (publishOptions.volatile === true) return requests.sendNow({ ...message, volatile: true })
+    return Number(
+      (await requests.publish({ ...message, key: publishKey() }, publishOptions.timeoutMs)).offset,
+    )
   }
 
   const client: ClientBase & UntypedClientMethods = {

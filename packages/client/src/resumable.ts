@@ -166,11 +166,8 @@ export const resumableUploadWith = async (
 ): Promise<ResumableUploadResult> => {
   const { chunkSize, retryDelaysMs, store } = resolveOptions(options)
   const size = file.size
-  const controller = new AbortController()
-  const onAbort = (): void => controller.abort()
-  if (options.signal?.aborted) throw new FlumenClientError('ABORTED', 'Upload aborted')
-  options.signal?.addEventListener('abort', onAbort, { once: true })
-  const { signal } = controller
+  const signal = options.signal ?? new AbortController().signal
+  if (signal.aborted) throw new FlumenClientError('ABORTED', 'Upload aborted')
   const fingerprint = `flumen-tus:${endpoint}:${file.name ?? ''}:${file.type}:${size}:${file.lastModified ?? ''}`
   const headers = (extra: Record<string, string>): Record<string, string> => ({
     ...options.headers,
@@ -190,7 +187,7 @@ export const resumableUploadWith = async (
     try {
       return await transport({ ...request, signal })
     } catch (err) {
-      if (signal.aborted || (err as FlumenClientError).code === 'ABORTED') throw err
+      if (signal.aborted) throw err
       return err instanceof FlumenClientError
         ? err
         : new FlumenClientError('CONNECTION_REFUSED', 'The upload failed (network)', { cause: err })
@@ -263,20 +260,20 @@ export const resumableUploadWith = async (
         body: file.slice(from, Math.min(size, from + chunkSize)),
         onSent: (bytes) => options.onProgress?.({ loaded: from + bytes, total: size }),
       })
-      if (!(response instanceof FlumenClientError) && response.status === 204) {
+      // A drop, a cut body (408), a wrong offset (409), the server's trouble: wait, then go on from
+      // what the server has (it keeps the bytes of a cut PATCH).
+      if (response instanceof FlumenClientError) await backOff(response)
+      else if (response.status === 204) {
         const next = Number(response.header('upload-offset'))
         if (!Number.isSafeInteger(next) || next <= from || next > size) throw refusal(response, 'PATCH')
         offset = next
         failures = 0
         continue
-      }
-      if (!(response instanceof FlumenClientError) && !passing(response.status)) {
+      } else if (passing(response.status)) await backOff(refusal(response, 'PATCH'))
+      else {
         if (response.status === 404 || response.status === 410) store?.removeItem(fingerprint)
         throw refusal(response, 'PATCH')
       }
-      // A drop, a cut body (408), a wrong offset (409), the server's trouble: wait, then go on from
-      // what the server has (it keeps the bytes of a cut PATCH).
-      await backOff(response instanceof FlumenClientError ? response : refusal(response, 'PATCH'))
       const known = await offsetAt(url)
       if (known === undefined) {
         store?.removeItem(fingerprint)
@@ -297,7 +294,5 @@ export const resumableUploadWith = async (
       throw new FlumenClientError('ABORTED', 'Upload aborted')
     }
     throw err
-  } finally {
-    options.signal?.removeEventListener('abort', onAbort)
   }
 }
