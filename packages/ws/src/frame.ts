@@ -31,7 +31,11 @@ export const encodeFrame = (payload: Buffer, binary: boolean): Buffer => {
 export const encodeTextFrame = (text: string): Buffer => {
   const length = Buffer.byteLength(text)
   const frame = Buffer.allocUnsafe(headerLength(length) + length)
-  frame.write(text, writeHeader(frame, length, false))
+  const offset = writeHeader(frame, length, false)
+  // As many UTF-8 bytes as code units means every one is ASCII, whose Latin-1 bytes are the same:
+  // a plain copy, where V8's UTF-8 writer costs about 700 instructions for 64 characters.
+  if (length === text.length) frame.write(text, offset, 'latin1')
+  else frame.write(text, offset)
   return frame
 }
 

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import type { Peer, PreparedFrame } from '@flumen/core'
 import { createId, ExpiryTimer } from '@flumen/core'
 import type { WebSocket } from 'ws'

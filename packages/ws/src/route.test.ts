@@ -5,6 +5,7 @@ import type { FlumenBindings, FlumenServer } from '@flumen/core'
 import { createApp, FlumenError, prepareBatch, prepareFrame, serve } from '@flumen/core'
 import type { RefusedUpgrade } from '@flumen/testing'
 import { leakCheck, refusedUpgrade } from '@flumen/testing'
+import fc from 'fast-check'
 import type { Hono } from 'hono'
 import type { WSEvents } from 'hono/ws'
 import { afterEach, describe, expect, it, vi } from 'vitest'
@@ -77,6 +78,30 @@ describe('upgradeWebSocket', () => {
     client.send(Buffer.from([0, 1, 2, 255]))
     const binary = await nextMessage(client)
     expect([[...binary.data], binary.isBinary]).toEqual([[0, 1, 2, 255], true])
+  })
+
+  it('sends any text as its UTF-8: ASCII, Latin-1, astral and lone surrogates', async () => {
+    const { url } = await start((app) =>
+      app.get(
+        '/ws',
+        upgradeWebSocket(() => ({ onMessage: (event, ws) => ws.send(JSON.parse(event.data as string)) }), {
+          rateLimit: false,
+        }),
+      ),
+    )
+    const client = await open(url)
+    await fc.assert(
+      fc.asyncProperty(fc.string({ unit: 'binary', maxLength: 300 }), async (text) => {
+        client.send(JSON.stringify(text))
+        const { data } = await nextMessage(client)
+        expect(data.equals(Buffer.from(text))).toBe(true)
+      }),
+      { numRuns: 300 },
+    )
+    for (const text of ['plain ascii', 'héllo', 'ÿ', '😀 ok', '\ud800', 'x'.repeat(70_000)]) {
+      client.send(JSON.stringify(text))
+      expect((await nextMessage(client)).data.equals(Buffer.from(text))).toBe(true)
+    }
   })
 
   it('takes handlers written for hono/ws unchanged', async () => {
