@@ -360,6 +360,27 @@ const scenarios: Scenario[] = [
       }),
   },
   {
+    id: 'ws-fanout-metrics',
+    title: `Hub fan-out with @flumen/metrics (${quick ? 500 : 2000} clients, 64-byte text, 4 in flight)`,
+    server: 'ws',
+    impls: [
+      { id: 'flumen-hub', label: 'Flumen hub, no metrics (reference)' },
+      { id: 'flumen-hub-metrics', label: 'Flumen hub, @flumen/metrics on (scraped every second)' },
+    ],
+    unit: 'deliveries/s',
+    higherIsBetter: true,
+    opsName: 'delivery',
+    targets: [
+      {
+        impl: 'flumen-hub-metrics',
+        vs: 'flumen-hub',
+        ratio: 0.95,
+        label: 'fan-out with metrics on ≥0.95x off',
+      },
+    ],
+    run: (server) => measured(server, 'ws', hubFanout),
+  },
+  {
     id: 'ws-fanout-delta',
     title: `State document fan-out (${quick ? 300 : 1000} clients, ~10 KB JSON, 4 fields change per publish)`,
     server: 'ws',

@@ -8,6 +8,7 @@ import { redisEngine } from '@flumen/broadcast-redis'
 import { sqliteEngine } from '@flumen/broadcast-sqlite'
 import type { FlumenEnv, FlumenPlugin } from '@flumen/core'
 import { createApp, createId, FlumenError } from '@flumen/core'
+import { flumenMetrics } from '@flumen/metrics'
 import type { StoredFile, UploadEvent, UploadsRoute } from '@flumen/uploads'
 import { diskStorage, download, tus, uploads } from '@flumen/uploads'
 import type { Context, Hono, MiddlewareHandler } from 'hono'
@@ -20,7 +21,7 @@ import { clientAssets } from './assets.js'
 import type { DemoConfig } from './config.js'
 import type { ChatMessage, Contract, RoomEvent } from './contract.js'
 import { contract } from './contract.js'
-import { dashboardAndMetrics } from './dashboard.js'
+import { liveDashboard } from './dashboard.js'
 import { directoryOf } from './directory.js'
 import { recentMessages } from './recent.js'
 
@@ -342,9 +343,15 @@ export const buildDemo = (config: DemoConfig): Demo => {
   app.get('/charts.js', (c) => assets.script(c, 'charts'))
   app.get('/styles.css', (c) => assets.styles(c))
 
-  // Metrics and the dashboard read the same counters.
-  const dashboard = dashboardAndMetrics({
+  // Flumen's own metrics on the app's registry, beside the room counters and process metrics.
+  flumenMetrics({
     registry,
+    hub,
+    websocket: { '/ws': wsRoute },
+    sse: { '/sse': sseRoute },
+    uploads: { '/api/uploads': uploadRoute, '/api/files': resumable },
+  })
+  const dashboard = liveDashboard({
     hub,
     wsRoute,
     sseRoute,

@@ -1,19 +1,17 @@
-// What the demo's dashboard and /metrics show, read from the same counters: connections by
-// transport, messages in and out, per room, drops, uploads. The dashboard topic gets a snapshot of
-// this node every second, volatile (a tick nobody saw is worth nothing later).
+// What the demo's dashboard shows, read from the counters the packages keep (the same ones
+// @flumen/metrics serves on /metrics): connections by transport, messages in and out, per room,
+// drops, uploads. The dashboard topic gets a snapshot of this node every second, volatile (a tick
+// nobody saw is worth nothing later).
 import type { Hub } from '@flumen/broadcast'
 import type { FlumenPlugin } from '@flumen/core'
 import { createId } from '@flumen/core'
 import type { SseRoute } from '@flumen/sse'
 import type { UploadsRoute } from '@flumen/uploads'
 import type { WebSocketRoute } from '@flumen/ws'
-import type { Registry } from 'prom-client'
-import { Counter, Gauge } from 'prom-client'
 import type { Contract } from './contract.js'
 import type { RoomDirectory } from './directory.js'
 
 export interface LiveSources {
-  readonly registry: Registry
   readonly hub: Pick<Hub<unknown, Contract>, 'stats' | 'publish'>
   readonly wsRoute: Pick<WebSocketRoute, 'stats'>
   readonly sseRoute: Pick<SseRoute, 'stats'>
@@ -25,9 +23,8 @@ export interface LiveSources {
 /** Rooms a tick reports the rate of: the busiest. */
 const maxRoomsPerTick = 8
 
-/** Registers the collectors; returns the plugin that publishes the dashboard while the server runs. */
-export const dashboardAndMetrics = ({
-  registry,
+/** The plugin that publishes the dashboard while the server runs. */
+export const liveDashboard = ({
   hub,
   wsRoute,
   sseRoute,
@@ -47,31 +44,6 @@ export const dashboardAndMetrics = ({
     sseRoute.stats.dropped +
     sseRoute.stats.slowConsumers
   const messagesIn = (): number => hub.stats.published - dashboardPublishes
-  new Gauge({
-    name: 'rooms_connections',
-    help: 'Open connections by transport',
-    labelNames: ['transport'] as const,
-    registers: [registry],
-    collect() {
-      const counts = connectionCounts()
-      this.set({ transport: 'ws' }, counts.ws)
-      this.set({ transport: 'sse' }, counts.sse)
-    },
-  })
-  const counter = (name: string, help: string, read: () => number): void => {
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset()
-        this.inc(read())
-      },
-    })
-  }
-  counter('rooms_messages_in_total', 'Messages published (chat, files; not the dashboard)', messagesIn)
-  counter('rooms_messages_out_total', 'Message deliveries to connections', () => hub.stats.delivered)
-  counter('rooms_drops_total', 'Frames dropped and connections closed for slow consumers', dropCount)
 
   let timer: NodeJS.Timeout | undefined
   let lastIn = 0

@@ -78,6 +78,6 @@ describe('Flumen Rooms process', () => {
     }
     expect(history.messages.at(-1)?.data.text).toBe('through redis')
     const metrics = await (await fetch(`${base}/metrics`)).text()
-    expect(metrics).toContain('rooms_messages_in_total')
+    expect(metrics).toMatch(/flumen_hub_published_messages_total [1-9]/)
   })
 })

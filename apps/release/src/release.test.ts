@@ -30,6 +30,7 @@ const publicPackages = [
   '@flumen/auth',
   '@flumen/client',
   '@flumen/contract',
+  '@flumen/metrics',
   'create-flumen',
 ]
 
@@ -263,6 +264,7 @@ describe('release rehearsal', () => {
       'broadcast-sqlite',
       'auth',
       'uploads',
+      'metrics',
     ]
     for (const dir of servers) await prepare(dir)
     await prepare('client')

@@ -19,9 +19,12 @@ import type { Engine, HistoryOptions } from './engine.js'
 import { memoryEngine } from './memory-engine.js'
 import type { CallContext, MethodHandler, MethodOptions } from './methods.js'
 import { Methods } from './methods.js'
+import type { HubObserver } from './observers.js'
+import { Observers } from './observers.js'
 import type { Identity } from './peer-state.js'
 import { Peers } from './peers.js'
 import { membersByUser } from './presence.js'
+import { Publisher } from './publisher.js'
 import { sseRoute, websocketRoute } from './routes.js'
 import type { SessionContext } from './session.js'
 import { ProtocolSession } from './session.js'
@@ -136,6 +139,10 @@ export interface HubStats {
   readonly delivered: number
   /** Volatile messages a peer missed because it was behind (see `volatileMaxBufferedBytes`). */
   readonly dropped: number
+  /** Subscriptions of this node's connections now (live and recovering). */
+  readonly subscriptions: number
+  /** Connections present in the topics this node's connections read, on every node (counted at each read). */
+  readonly presenceMembers: number
 }
 
 export interface PresenceStats {
@@ -224,6 +231,12 @@ export interface Hub<User = unknown, C extends AnyContract | undefined = undefin
    * counts once). For occupancy (a room directory) without sending member lists around.
    */
   presenceStats(topic: string): Promise<PresenceStats>
+  /**
+   * Tells `observer` of every publish, method call and write to peers from now on (for metrics and
+   * traces: `@flumen/metrics`); returns the function that stops it. Nothing is timed while the hub
+   * has no observer.
+   */
+  observe(observer: HubObserver): () => void
 }
 
 const defaultIdentity: PresenceIdentity<unknown> = (user, peer): Identity => {
@@ -272,12 +285,15 @@ export const createHub = <User = unknown, C extends AnyContract | undefined = un
   )
 
   const counters = { published: 0, delivered: 0, dropped: 0 }
+  const observers = new Observers(logError)
+  const publisher = new Publisher(engine, counters, observers)
   const topics = new Topics<User>(
     engine,
     counters,
     identify !== undefined,
     logError,
     volatileMaxBufferedBytes,
+    observers,
   )
   const contract = options.contract
   if (contract !== undefined && typeof contract?.match !== 'function')
@@ -289,7 +305,7 @@ export const createHub = <User = unknown, C extends AnyContract | undefined = un
     contract,
     options.allowUnknownTopics ?? false,
   )
-  const methods = new Methods<User>(callTimeoutMs, contract)
+  const methods = new Methods<User>(callTimeoutMs, contract, observers)
   const subscriptions = new Subscriptions<User>(
     engine,
     topics,
@@ -301,12 +317,11 @@ export const createHub = <User = unknown, C extends AnyContract | undefined = un
   )
   const peers = new Peers<User>(topics, subscriptions, identify)
   const session = new ProtocolSession<User>({
-    engine,
+    publisher,
     topics,
     access,
     subscriptions,
     methods,
-    stats: counters,
     authenticate: authenticate && (async (token, state) => authenticate(token, state.peer)),
     beforePublish: options.beforePublish as SessionContext<User>['beforePublish'],
     maxJsonDepth,
@@ -337,6 +352,12 @@ export const createHub = <User = unknown, C extends AnyContract | undefined = un
     get dropped() {
       return counters.dropped
     },
+    get subscriptions() {
+      return topics.totals().subscriptions
+    },
+    get presenceMembers() {
+      return topics.totals().presenceMembers
+    },
   }
 
   const publish = async (
@@ -353,17 +374,19 @@ export const createHub = <User = unknown, C extends AnyContract | undefined = un
     const origin = typeof except === 'string' ? except : except?.id
     const originOption = origin === undefined ? {} : { origin }
     if (publishOptions.volatile === true) {
-      await engine.publishVolatile(name, json, originOption)
-      counters.published++
+      await publisher.volatile(name, json, originOption, 'server')
       return undefined
     }
-    const stored = await engine.publish(name, json, {
-      ...originOption,
-      // Server keys have a namespace of their own: a client's key never matches one.
-      ...(publishOptions.key !== undefined && { key: `s:${publishOptions.key}` }),
-    })
-    counters.published++
-    return stored.offset
+    return publisher.stored(
+      name,
+      json,
+      {
+        ...originOption,
+        // Server keys have a namespace of their own: a client's key never matches one.
+        ...(publishOptions.key !== undefined && { key: `s:${publishOptions.key}` }),
+      },
+      'server',
+    )
   }
 
   self = {
@@ -396,6 +419,7 @@ export const createHub = <User = unknown, C extends AnyContract | undefined = un
       const members = await engine.presenceList(access.checkTopic(topic))
       return { connections: members.length, users: new Set(members.map((m) => m.userId)).size }
     },
+    observe: (observer) => observers.add(observer),
     stop: () => engine.close(),
   }
   return self

@@ -4,6 +4,7 @@ import type { AnyContract, MethodSpec, StandardSchemaV1 } from '@flumen/contract
 import type { Peer } from '@flumen/core'
 import { FlumenError, positiveInteger } from '@flumen/core'
 import { validated } from './access.js'
+import type { Observers } from './observers.js'
 
 /** Context of a method handler. */
 export interface CallContext<User = unknown> {
@@ -36,6 +37,7 @@ export class Methods<User> {
   constructor(
     private readonly defaultTimeoutMs: number,
     private readonly contract: AnyContract | undefined,
+    private readonly observers: Observers,
   ) {}
 
   register(
@@ -60,9 +62,22 @@ export class Methods<User> {
   }
 
   /** Runs the method; resolves with its result as JSON text. */
-  async call(name: string, data: unknown, context: CallContext<User>): Promise<string> {
+  call(name: string, data: unknown, context: CallContext<User>): Promise<string> {
     const method = this.methods.get(name)
-    if (!method) throw new FlumenError('NOT_FOUND', `Unknown method ${name}`)
+    if (!method) return Promise.reject(new FlumenError('NOT_FOUND', `Unknown method ${name}`))
+    return this.observers.timed(
+      () => this.run(name, method, data, context),
+      (durationMs, _result, error) =>
+        this.observers.call({ method: name, durationMs, ...(error !== undefined && { error }) }),
+    )
+  }
+
+  private async run(
+    name: string,
+    method: Method<User>,
+    data: unknown,
+    context: CallContext<User>,
+  ): Promise<string> {
     const input = method.input
       ? await validated(method.input, data, 'BAD_REQUEST', `Invalid input to ${name}`)
       : data

@@ -4,7 +4,6 @@ import { FlumenError, idOfUser, toFlumenError } from '@flumen/core'
 import type { Access } from './access.js'
 import type { PublishRequest } from './contract-types.js'
 import { deltaEncoding } from './delta-delivery.js'
-import type { Engine } from './engine.js'
 import type { Methods } from './methods.js'
 import type { PeerState } from './peer-state.js'
 import type { InboundMessage } from './protocol.js'
@@ -18,6 +17,7 @@ import {
   resultEnvelope,
   subscribeAck,
 } from './protocol.js'
+import type { Publisher } from './publisher.js'
 import type { Subscriptions } from './subscriptions.js'
 import type { Topics } from './topics.js'
 
@@ -32,12 +32,11 @@ const clientKey = (user: unknown, key: string): string => {
 }
 
 export interface SessionContext<User> {
-  readonly engine: Engine
+  readonly publisher: Publisher
   readonly topics: Topics<User>
   readonly access: Access<User>
   readonly subscriptions: Subscriptions<User>
   readonly methods: Methods<User>
-  readonly stats: { published: number }
   readonly authenticate: ((token: string, state: PeerState<User>) => Promise<User | undefined>) | undefined
   readonly beforePublish: ((request: PublishRequest<User>) => unknown) | undefined
   readonly maxJsonDepth: number
@@ -58,7 +57,7 @@ export class ProtocolSession<User> {
   private readonly operations: Readonly<Record<string, Operation<User>>>
 
   constructor(private readonly context: SessionContext<User>) {
-    const { access, subscriptions, methods, engine, stats, topics } = context
+    const { access, subscriptions, methods, publisher, topics } = context
     this.operations = {
       publish: (state, message, id) => async () => {
         const name = access.checkTopic(message.topic)
@@ -92,15 +91,15 @@ export class ProtocolSession<User> {
         if (json === undefined) throw new FlumenError('INTERNAL', 'beforePublish returned no JSON')
         const origin = message.echo === true ? {} : { origin: state.peer.id }
         if (volatile) {
-          await engine.publishVolatile(name, json, origin)
-          stats.published++
+          await publisher.volatile(name, json, origin, 'client')
           return id === undefined ? undefined : ackEnvelope(id)
         }
-        const { offset } = await engine.publish(name, json, {
-          ...origin,
-          ...(typeof key === 'string' && { key: clientKey(state.user, key) }),
-        })
-        stats.published++
+        const offset = await publisher.stored(
+          name,
+          json,
+          { ...origin, ...(typeof key === 'string' && { key: clientKey(state.user, key) }) },
+          'client',
+        )
         return id === undefined ? undefined : ackEnvelope(id, { offset })
       },
       subscribe: (state, message, id) => {

@@ -4,11 +4,13 @@
 // asked for deltas get each message as a delta against the one before it when they have that one;
 // volatile messages go in the same turn's writes, in the order they came, to the live peers that
 // are keeping up.
+import { performance } from 'node:perf_hooks'
 import type { Peer, PreparedFrame, StreamPosition } from '@flumen/core'
 import { covers, prepareBatch, prepareFrame } from '@flumen/core'
 import type { DeltaBases } from './delta-delivery.js'
 import { deltaFrame, follows } from './delta-delivery.js'
 import type { Engine, EngineMessage, PresenceChange, VolatileMessage } from './engine.js'
+import type { Observers } from './observers.js'
 import type { TopicPresence } from './presence.js'
 import { applyPresenceChange, presenceEnvelope } from './presence.js'
 import { messageEnvelope, volatileEnvelope } from './protocol.js'
@@ -35,6 +37,8 @@ export interface TopicState<User> extends TopicPresence {
   batch: PendingDelivery[] | undefined
   /** Volatile messages of this turn, after the stored ones in `batch` (see `flushVolatile`). */
   volatileBatch: { readonly frame: PreparedFrame; readonly origin: string | undefined }[] | undefined
+  /** When the first message now waiting in `batch` or `volatileBatch` came (set while observed). */
+  queuedAt: number
   /** Peers that asked for deltas, and the message each has last (the base of its next delta). */
   readonly deltaPeers: DeltaBases<User>
   /** The topic's last message, kept while it has delta peers: the next one's delta base. */
@@ -79,10 +83,22 @@ export class Topics<User> {
     private readonly logError: (err: unknown) => void,
     /** A peer with more bytes queued than this misses volatile messages (they would arrive stale). */
     private readonly volatileMaxBufferedBytes: number,
+    private readonly observers: Observers,
   ) {}
 
   get size(): number {
     return this.topics.size
+  }
+
+  /** Subscriptions (live and recovering) and presence members over the topics held now. */
+  totals(): { subscriptions: number; presenceMembers: number } {
+    let subscriptions = 0
+    let presenceMembers = 0
+    for (const topic of this.topics.values()) {
+      subscriptions += topic.live.size + topic.recovering.size
+      presenceMembers += topic.connections.size
+    }
+    return { subscriptions, presenceMembers }
   }
 
   get(name: string): TopicState<User> | undefined {
@@ -101,6 +117,7 @@ export class Topics<User> {
       covered: new Map(),
       batch: undefined,
       volatileBatch: undefined,
+      queuedAt: 0,
       deltaPeers: new Map(),
       last: undefined,
       connections: new Map(),
@@ -170,6 +187,7 @@ export class Topics<User> {
     if (topic.volatileBatch) this.flush(topic)
     if (topic.batch) topic.batch.push(delivery)
     else {
+      if (this.observers.active) topic.queuedAt = performance.now()
       topic.batch = [delivery]
       if (!queued) this.queueFlush(topic)
     }
@@ -195,7 +213,10 @@ export class Topics<User> {
     if (topic.volatileBatch) topic.volatileBatch.push(entry)
     else {
       topic.volatileBatch = [entry]
-      if (!topic.batch) this.queueFlush(topic)
+      if (!topic.batch) {
+        if (this.observers.active) topic.queuedAt = performance.now()
+        this.queueFlush(topic)
+      }
     }
   }
 
@@ -258,8 +279,23 @@ export class Topics<User> {
 
   /** Writes the topic's messages of this turn to its live peers: the stored ones, then the volatile. */
   flush(topic: TopicState<User>): void {
+    if (!this.observers.active) {
+      this.flushStored(topic)
+      this.flushVolatile(topic)
+      return
+    }
+    const messages = (topic.batch?.length ?? 0) + (topic.volatileBatch?.length ?? 0)
     this.flushStored(topic)
     this.flushVolatile(topic)
+    // queuedAt is 0 when the observer came while these messages waited: nothing to measure from.
+    if (messages > 0 && topic.queuedAt > 0)
+      this.observers.write({
+        topic: topic.name,
+        messages,
+        peers: topic.live.size,
+        delayMs: performance.now() - topic.queuedAt,
+      })
+    topic.queuedAt = 0
   }
 
   /**

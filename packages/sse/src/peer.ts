@@ -6,6 +6,8 @@ import { createId, ExpiryTimer } from '@flumen/core'
 export interface SseStats {
   /** Streams open now. */
   readonly connections: number
+  /** Writes to streams: events, batches of events (one write), heartbeat comments. */
+  sent: number
   /** Volatile frames dropped for slow readers. */
   dropped: number
   /** Streams closed because their buffer went over `maxBufferedBytes`. */
@@ -211,6 +213,7 @@ export class SsePeer<User = unknown> implements Peer<User> {
     if (this.pending) {
       this.pending.push(chunk)
       if (second) this.pending.push(second)
+      this.route.stats.sent++
       return true
     }
     if (this.res.writableLength + size > this.route.maxBufferedBytes) {
@@ -230,6 +233,7 @@ export class SsePeer<User = unknown> implements Peer<User> {
     } else {
       this.res.write(chunk)
     }
+    this.route.stats.sent++
     return true
   }
 }

@@ -70,6 +70,7 @@ export const sse = <E extends Env = any, User = UserOf<E>>(
     get connections() {
       return peers.size
     },
+    sent: 0,
     dropped: 0,
     slowConsumers: 0,
   }

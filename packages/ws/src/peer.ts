@@ -29,6 +29,10 @@ export interface WebSocketEvents<User = unknown> {
 export interface WebSocketStats {
   /** Sockets open now. */
   readonly connections: number
+  /** Messages received (those the rate limit dropped included). */
+  received: number
+  /** Frames written (a batch of messages is one frame write). */
+  sent: number
   /** Volatile frames dropped for slow consumers. */
   dropped: number
   /** Sockets closed with 4008 because their send buffer went over `maxBufferedBytes`. */
@@ -169,6 +173,7 @@ export class WsPeer<User = unknown> implements Peer<User> {
     const wire = mode === 'plain' || threshold === false ? wsWire(frame) : deflatedWire(frame, threshold)
     if (!this.hasRoomFor(wire.length, frame.volatile)) return false
     socket.write(wire)
+    this.route.stats.sent++
     return true
   }
 
@@ -205,6 +210,7 @@ export class WsPeer<User = unknown> implements Peer<User> {
     const size = typeof frame.data === 'string' ? frame.data.length : frame.data.byteLength
     if (!this.hasRoomFor(size, frame.volatile)) return false
     this.ws.send(frame.data, { binary: frame.binary })
+    this.route.stats.sent++
     return true
   }
 
@@ -225,6 +231,7 @@ export class WsPeer<User = unknown> implements Peer<User> {
       )
     } else if (options?.compress === false) this.ws.send(data, noCompression)
     else this.ws.send(data)
+    this.route.stats.sent++
   }
 
   close(code?: number, reason?: string): void {
@@ -238,6 +245,7 @@ export class WsPeer<User = unknown> implements Peer<User> {
 
   /** Entry point of the shared 'message' listener. */
   receive(data: Buffer, isBinary: boolean): void {
+    this.route.stats.received++
     // A Buffer from `ws` is never over shared memory.
     const payload = isBinary
       ? (data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer)

@@ -69,6 +69,8 @@ export const upgradeWebSocket = <E extends Env = any, User = UserOf<E>>(
     get connections() {
       return peers.size
     },
+    received: 0,
+    sent: 0,
     dropped: 0,
     slowConsumers: 0,
     rateLimited: 0,

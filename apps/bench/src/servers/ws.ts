@@ -10,6 +10,7 @@ import { redisEngine } from '@flumen/broadcast-redis'
 import { sqliteEngine } from '@flumen/broadcast-sqlite'
 import { defineContract } from '@flumen/contract'
 import { createApp, serve as flumenServe, prepareFrame } from '@flumen/core'
+import { flumenMetrics } from '@flumen/metrics'
 import type { WebSocketEvents } from '@flumen/ws'
 import { upgradeWebSocket as flumenUpgradeWebSocket } from '@flumen/ws'
 import { serve as honoServe, upgradeWebSocket } from '@hono/node-server'
@@ -45,6 +46,7 @@ const impl = implementation([
   'flumen-hub-deflate',
   'flumen-hub-delta',
   'flumen-hub-volatile',
+  'flumen-hub-metrics',
   'raw-deflate',
   'flumen-hub-auth',
 ])
@@ -158,7 +160,14 @@ if (impl === 'raw' || impl === 'raw-deflate') {
   // by @flumen/auth before every upgrade, as an app with sign-in has it.
   if (impl === 'flumen-hub-auth')
     app.use('/', auth({ strategies: [jwt({ secret: benchJwtSecret })], queryToken: true }))
-  app.get('/', hub.websocket({ ...benchLimits, perMessageDeflate: impl === 'flumen-hub-deflate' }))
+  const route = hub.websocket({ ...benchLimits, perMessageDeflate: impl === 'flumen-hub-deflate' })
+  app.get('/', route)
+  // flumen-hub-metrics: @flumen/metrics on the hub and the route, scraped every second (Prometheus
+  // scrapes every 15 s by default: this counts the scrapes' cost more than a real setup pays).
+  if (impl === 'flumen-hub-metrics') {
+    const metrics = flumenMetrics({ hub, websocket: { '/': route } })
+    setInterval(() => void metrics.registry.metrics(), 1000).unref()
+  }
   announce(await flumenServe(app, { port: 0, hostname: '127.0.0.1', plugins: [hub] }))
 } else {
   const server = createServer()
