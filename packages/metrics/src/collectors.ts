@@ -63,140 +63,94 @@ export const registerStatMetrics = (registry: Registry, prefix: string, sources:
     ]
   const transportLabels = ['transport', 'route'] as const
 
-  if (ws.length + streams.length > 0) {
-    metric(
-      'gauge',
-      'connections',
-      'Open connections',
-      transportLabels,
-      perRoute((s) => s.connections),
-    )
-    metric(
+  type Kind = 'counter' | 'gauge'
+  type Row<S> = readonly [kind: Kind, name: string, help: string, read: (stats: S) => number]
+  const bothTransports: Row<WebSocketRouteSource['stats'] | SseRouteSource['stats']>[] = [
+    ['gauge', 'connections', 'Open connections', (s) => s.connections],
+    [
       'counter',
       'frames_sent_total',
       'Frames written to connections (a batch of messages is one)',
-      transportLabels,
-      perRoute((s) => s.sent),
-    )
-    metric(
+      (s) => s.sent,
+    ],
+    [
       'counter',
       'slow_consumer_closes_total',
       'Connections closed because their send buffer went over its limit',
-      transportLabels,
-      perRoute((s) => s.slowConsumers),
-    )
-    metric(
+      (s) => s.slowConsumers,
+    ],
+    [
       'counter',
       'dropped_frames_total',
       'Volatile frames not written to a connection that was behind',
-      transportLabels,
-      perRoute((s) => s.dropped),
-    )
-  }
-  if (ws.length > 0) {
-    const wsRoutes =
-      (read: (stats: WebSocketRouteSource['stats']) => number) => (): Sample<'transport' | 'route'>[] =>
-        ws.map(([route, source]) => [{ transport: 'ws', route }, read(source.stats)] as const)
-    metric(
-      'counter',
-      'messages_received_total',
-      'Messages received from connections',
-      transportLabels,
-      wsRoutes((s) => s.received),
-    )
-    metric(
+      (s) => s.dropped,
+    ],
+  ]
+  const websocketOnly: Row<WebSocketRouteSource['stats']>[] = [
+    ['counter', 'messages_received_total', 'Messages received from connections', (s) => s.received],
+    [
       'counter',
       'rate_limited_messages_total',
       'Messages dropped by the per-connection rate limit',
-      transportLabels,
-      wsRoutes((s) => s.rateLimited),
-    )
-    metric(
+      (s) => s.rateLimited,
+    ],
+    [
       'counter',
       'heartbeat_timeouts_total',
       'Connections cut because they did not answer a ping in time',
-      transportLabels,
-      wsRoutes((s) => s.heartbeatTimeouts),
-    )
-  }
-
-  if (hub) {
-    const stats = hub.stats
-    const single = (read: () => number) => (): Sample<never>[] => [[{}, read()]]
-    metric(
-      'gauge',
-      'hub_connections',
-      'Connections attached to the hub (WebSocket and SSE)',
-      [],
-      single(() => stats.peers),
-    )
-    metric(
-      'gauge',
-      'hub_topics',
-      'Topics with subscribers on this node',
-      [],
-      single(() => stats.topics),
-    )
-    metric(
-      'gauge',
-      'hub_subscriptions',
-      'Subscriptions of this node’s connections',
-      [],
-      single(() => stats.subscriptions),
-    )
-    metric(
+      (s) => s.heartbeatTimeouts,
+    ],
+  ]
+  const hubRows: Row<HubSource['stats']>[] = [
+    ['gauge', 'hub_connections', 'Connections attached to the hub (WebSocket and SSE)', (s) => s.peers],
+    ['gauge', 'hub_topics', 'Topics with subscribers on this node', (s) => s.topics],
+    ['gauge', 'hub_subscriptions', 'Subscriptions of this node’s connections', (s) => s.subscriptions],
+    [
       'gauge',
       'hub_presence_members',
       'Connections present in the topics this node reads (all nodes)',
-      [],
-      single(() => stats.presenceMembers),
-    )
-    metric(
+      (s) => s.presenceMembers,
+    ],
+    [
       'counter',
       'hub_published_messages_total',
       'Messages published through this hub (clients and server)',
-      [],
-      single(() => stats.published),
-    )
-    metric(
-      'counter',
-      'hub_deliveries_total',
-      'Messages (and replies) written to connections',
-      [],
-      single(() => stats.delivered),
-    )
-    metric(
+      (s) => s.published,
+    ],
+    ['counter', 'hub_deliveries_total', 'Messages (and replies) written to connections', (s) => s.delivered],
+    [
       'counter',
       'hub_dropped_messages_total',
       'Volatile messages a connection missed because it was behind',
-      [],
-      single(() => stats.dropped),
+      (s) => s.dropped,
+    ],
+  ]
+  const uploadRows: Row<UploadRouteSource['stats']>[] = [
+    ['gauge', 'uploads_active', 'Uploads being received', (s) => s.active],
+    ['counter', 'upload_bytes_total', 'File bytes stored by completed uploads', (s) => s.bytes],
+  ]
+
+  if (ws.length + streams.length > 0)
+    for (const [kind, name, help, read] of bothTransports)
+      metric(kind, name, help, transportLabels, perRoute(read))
+  for (const [kind, name, help, read] of ws.length > 0 ? websocketOnly : [])
+    metric(kind, name, help, transportLabels, () =>
+      ws.map(([route, source]) => [{ transport: 'ws', route }, read(source.stats)] as const),
     )
-  }
+  for (const [kind, name, help, read] of hub ? hubRows : [])
+    metric(kind, name, help, [], () => [[{}, read(hub!.stats)] as const])
 
   const uploadRoutes = Object.entries(uploads)
   if (uploadRoutes.length > 0) {
-    const perUpload = (read: (stats: UploadRouteSource['stats']) => number) => (): Sample<'route'>[] =>
-      uploadRoutes.map(([route, source]) => [{ route }, read(source.stats)] as const)
-    metric(
-      'gauge',
-      'uploads_active',
-      'Uploads being received',
-      ['route'],
-      perUpload((s) => s.active),
-    )
+    for (const [kind, name, help, read] of uploadRows)
+      metric(kind, name, help, ['route'], () =>
+        uploadRoutes.map(([route, source]) => [{ route }, read(source.stats)] as const),
+      )
     metric('counter', 'uploads_total', 'Uploads ended, by result', ['route', 'result'], () =>
       uploadRoutes.flatMap(([route, source]) => [
         [{ route, result: 'completed' }, source.stats.completed] as const,
         [{ route, result: 'failed' }, source.stats.failed] as const,
       ]),
-    )
-    metric(
-      'counter',
-      'upload_bytes_total',
-      'File bytes stored by completed uploads',
-      ['route'],
-      perUpload((s) => s.bytes),
     )
   }
   return names
