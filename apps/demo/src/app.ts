@@ -8,7 +8,7 @@ import { redisEngine } from '@flumen/broadcast-redis'
 import { sqliteEngine } from '@flumen/broadcast-sqlite'
 import type { FlumenEnv, FlumenPlugin } from '@flumen/core'
 import { createApp, createId, FlumenError } from '@flumen/core'
-import { flumenMetrics } from '@flumen/metrics'
+import { flumenMetrics, flumenTracing } from '@flumen/metrics'
 import type { StoredFile, UploadEvent, UploadsRoute } from '@flumen/uploads'
 import { diskStorage, download, tus, uploads } from '@flumen/uploads'
 import type { Context, Hono, MiddlewareHandler } from 'hono'
@@ -153,6 +153,9 @@ export const buildDemo = (config: DemoConfig): Demo => {
   }
 
   const app = createApp()
+  // OpenTelemetry spans for every request, publish, call and delivery: recorded by the SDK the process
+  // registers (e.g. `node --import @opentelemetry/auto-instrumentations-node/register`), no-ops without one.
+  app.use('*', flumenTracing({ hub }).middleware)
   app.use('*', secureHeaders({ crossOriginResourcePolicy: 'same-origin' }))
 
   // Live connections: authenticated first (401), then the Origin, whatever the credential (403).

@@ -66,6 +66,7 @@ export class Methods<User> {
     const method = this.methods.get(name)
     if (!method) return Promise.reject(new FlumenError('NOT_FOUND', `Unknown method ${name}`))
     return this.observers.timed(
+      { kind: 'call', method: name },
       () => this.run(name, method, data, context),
       (durationMs, _result, error) =>
         this.observers.call({ method: name, durationMs, ...(error !== undefined && { error }) }),

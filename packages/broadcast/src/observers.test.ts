@@ -1,9 +1,10 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { once } from 'node:events'
 import type { FlumenServer } from '@flumen/core'
 import { createApp, FlumenError, serve } from '@flumen/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import type { CallEvent, Hub, HubOptions, PublishEvent, WriteEvent } from './index.js'
+import type { CallEvent, Hub, HubObserver, HubOptions, PublishEvent, WriteEvent } from './index.js'
 import { createHub } from './index.js'
 
 type Json = Record<string, unknown>
@@ -109,6 +110,50 @@ describe('hub.observe', () => {
     stop()
     await expect(hub.publish('room', 'y')).rejects.toThrow()
     expect(publishes).toHaveLength(1)
+  })
+
+  it('runs publishes and calls inside each observer’s around: its context reaches the handler and the write', async () => {
+    const { hub, url } = await start()
+    const context = new AsyncLocalStorage<string>()
+    const order: string[] = []
+    const seen: Record<string, (string | undefined)[]> = { publish: [], call: [], write: [] }
+    hub.method('where', () => context.getStore())
+    const observer = {
+      around: <T>(operation: Parameters<NonNullable<HubObserver['around']>>[0], run: () => Promise<T>) => {
+        order.push(`outer ${operation.kind}`)
+        return context.run(
+          operation.kind === 'publish' ? `publish ${operation.topic}` : `call ${operation.method}`,
+          run,
+        )
+      },
+      onPublish: () => seen.publish!.push(context.getStore()),
+      onCall: () => seen.call!.push(context.getStore()),
+      onWrite: () => seen.write!.push(context.getStore()),
+    }
+    hub.observe(observer)
+    const stop = hub.observe({
+      around: (operation, run) => {
+        order.push(`inner ${operation.kind}`)
+        return run()
+      },
+    })
+    const reader = await connect(url)
+    await reader.request({ type: 'subscribe', id: 1, topic: 'room' })
+    await hub.publish('room', 'traced')
+    await expect.poll(() => seen.write!.length).toBe(1)
+    expect(await reader.request({ type: 'call', id: 2, method: 'where' })).toMatchObject({
+      data: 'call where',
+    })
+    expect(seen).toEqual({ publish: ['publish room'], call: ['call where'], write: ['publish room'] })
+    expect(order).toEqual(['outer publish', 'inner publish', 'outer call', 'inner call'])
+    stop()
+    // The same observer registered twice is told twice; each registration stops on its own.
+    const stopAgain = hub.observe(observer)
+    await hub.publish('room', 'twice')
+    expect(seen.publish).toHaveLength(3)
+    stopAgain()
+    await hub.publish('room', 'once')
+    expect(seen.publish).toHaveLength(4)
   })
 
   it('logs an observer that throws; the publish and its delivery go on', async () => {

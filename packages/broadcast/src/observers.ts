@@ -34,16 +34,37 @@ export interface WriteEvent {
   readonly delayMs: number
 }
 
+/** What the hub is about to run: a publish handed to the engine, or a client's method call. */
+export type HubOperation =
+  | {
+      readonly kind: 'publish'
+      readonly topic: string
+      readonly source: PublishEvent['source']
+      readonly volatile: boolean
+    }
+  | { readonly kind: 'call'; readonly method: string }
+
 /** Callbacks a hub calls as it works; register with `hub.observe(observer)`. Every one is optional. */
 export interface HubObserver {
   onPublish?(event: PublishEvent): void
   onCall?(event: CallEvent): void
   onWrite?(event: WriteEvent): void
+  /**
+   * Runs a publish or a call: the observer may run it inside a context of its own (a trace span made
+   * active), which everything the operation causes then sees: `onPublish`/`onCall`, the method's
+   * handler, and for an engine that delivers in the same turn (the memory engine) the `onWrite` of
+   * the message's first write. It must call `run` once and return (or await) its promise.
+   */
+  around?<T>(operation: HubOperation, run: () => Promise<T>): Promise<T>
 }
+
+type WrappingObserver = HubObserver & Required<Pick<HubObserver, 'around'>>
 
 /** The hub's observers; `active` is checked before measuring anything. */
 export class Observers {
-  private readonly list = new Set<HubObserver>()
+  // One entry per observe() call: the same observer registered twice is told twice, and each
+  // registration's stop removes its own.
+  private readonly list = new Set<{ readonly observer: HubObserver }>()
 
   constructor(private readonly logError: (err: unknown) => void) {}
 
@@ -54,7 +75,7 @@ export class Observers {
   add(observer: HubObserver): () => void {
     if (typeof observer !== 'object' || observer === null)
       throw new Error('hub.observe: observer must be an object of callbacks')
-    const entry = { ...observer }
+    const entry = { observer }
     this.list.add(entry)
     return () => {
       this.list.delete(entry)
@@ -62,38 +83,52 @@ export class Observers {
   }
 
   publish(event: PublishEvent): void {
-    for (const observer of this.list) this.notify(observer.onPublish, event)
+    for (const { observer } of this.list) this.notify(observer, observer.onPublish, event)
   }
 
   call(event: CallEvent): void {
-    for (const observer of this.list) this.notify(observer.onCall, event)
+    for (const { observer } of this.list) this.notify(observer, observer.onCall, event)
   }
 
   write(event: WriteEvent): void {
-    for (const observer of this.list) this.notify(observer.onWrite, event)
+    for (const { observer } of this.list) this.notify(observer, observer.onWrite, event)
   }
 
-  /** Runs `work`, then tells the observers how long it took, and how it ended (`describe`). */
-  async timed<T>(
+  /**
+   * Runs `operation`'s `work` inside every observer's `around` (the first registered outermost),
+   * then tells the observers how long it took and how it ended (`describe`), still inside them.
+   */
+  timed<T>(
+    operation: HubOperation,
     work: () => Promise<T>,
     describe: (durationMs: number, result: T | undefined, error?: unknown) => void,
   ): Promise<T> {
     if (!this.active) return work()
-    const started = performance.now()
-    try {
-      const result = await work()
-      describe(performance.now() - started, result)
-      return result
-    } catch (err) {
-      describe(performance.now() - started, undefined, err)
-      throw err
+    let run = async (): Promise<T> => {
+      const started = performance.now()
+      try {
+        const result = await work()
+        describe(performance.now() - started, result)
+        return result
+      } catch (err) {
+        describe(performance.now() - started, undefined, err)
+        throw err
+      }
     }
+    const wrapping = [...this.list]
+      .map((entry) => entry.observer)
+      .filter((observer): observer is WrappingObserver => observer.around !== undefined)
+    for (const observer of wrapping.reverse()) {
+      const inner = run
+      run = () => observer.around(operation, inner)
+    }
+    return run()
   }
 
-  private notify<E>(callback: ((event: E) => void) | undefined, event: E): void {
+  private notify<E>(observer: HubObserver, callback: ((event: E) => void) | undefined, event: E): void {
     if (!callback) return
     try {
-      callback(event)
+      callback.call(observer, event)
     } catch (err) {
       this.logError(err)
     }

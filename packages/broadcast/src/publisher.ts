@@ -18,6 +18,7 @@ export class Publisher {
     source: PublishEvent['source'],
   ): Promise<number> {
     const { offset } = await this.observers.timed(
+      { kind: 'publish', topic, source, volatile: false },
       () => this.engine.publish(topic, json, options),
       (durationMs, stored, error) =>
         this.observers.publish({
@@ -41,6 +42,7 @@ export class Publisher {
     source: PublishEvent['source'],
   ): Promise<void> {
     await this.observers.timed(
+      { kind: 'publish', topic, source, volatile: true },
       () => this.engine.publishVolatile(topic, json, options),
       (durationMs, _result, error) =>
         this.observers.publish({

@@ -7,3 +7,5 @@ export type {
   UploadRouteSource,
   WebSocketRouteSource,
 } from './sources.js'
+export type { FlumenTracing, TracingOptions } from './tracing.js'
+export { flumenTracing } from './tracing.js'

@@ -37,13 +37,31 @@ export interface UploadRouteSource {
 /** What a hub tells its observers (see `hub.observe` in @flumen/broadcast). */
 export interface HubEvents {
   onPublish?(event: {
+    readonly topic: string
+    readonly offset?: number
     readonly source: 'client' | 'server'
     readonly volatile: boolean
     readonly durationMs: number
     readonly error?: unknown
   }): void
   onCall?(event: { readonly method: string; readonly durationMs: number; readonly error?: unknown }): void
-  onWrite?(event: { readonly messages: number; readonly delayMs: number }): void
+  onWrite?(event: {
+    readonly topic: string
+    readonly messages: number
+    readonly peers: number
+    readonly delayMs: number
+  }): void
+  around?<T>(
+    operation:
+      | {
+          readonly kind: 'publish'
+          readonly topic: string
+          readonly source: 'client' | 'server'
+          readonly volatile: boolean
+        }
+      | { readonly kind: 'call'; readonly method: string },
+    run: () => Promise<T>,
+  ): Promise<T>
 }
 
 /** A broadcast hub (`createHub()` of @flumen/broadcast). */
