@@ -136,7 +136,7 @@ describe('flumenTracing', () => {
 
   it('stops when closed, and refuses what is not a tracer or a hub', async () => {
     const { hub } = await start()
-    tracings.splice(0).forEach((tracing) => tracing.close())
+    for (const tracing of tracings.splice(0)) tracing.close()
     await hub.publish('room:1', 'untraced')
     expect(exporter.getFinishedSpans().filter((span) => span.name === 'publish')).toEqual([])
     expect(() => flumenTracing({ tracer: {} as never })).toThrow('flumenTracing: tracer')
