@@ -562,6 +562,35 @@ describe('uploads and files', () => {
 })
 
 describe('operations', () => {
+  it('mounts the inspector for the admin only, when ADMIN_PASSWORD is set', async () => {
+    expect((await fetch(`${base}/admin/inspector`)).status).toBe(404)
+    expect(() => loadConfig({ DATA_DIR: dataDir, ADMIN_PASSWORD: 'short' })).toThrow('ADMIN_PASSWORD')
+    const adminDir = await mkdtemp(join(tmpdir(), 'rooms-admin-'))
+    const password = 'p'.repeat(20)
+    const demo = buildDemo(
+      loadConfig({ DATA_DIR: adminDir, JWT_SECRET: 'x'.repeat(40), ADMIN_PASSWORD: password }),
+    )
+    const admin = await serve(demo.app, { port: 0, hostname: '127.0.0.1', plugins: demo.plugins })
+    try {
+      const url = `http://127.0.0.1:${admin.port}/admin/inspector`
+      const refused = await fetch(url)
+      expect(refused.status).toBe(401)
+      expect(refused.headers.get('www-authenticate')).toMatch(/^Basic/)
+      const wrong = { authorization: `Basic ${Buffer.from('admin:nope').toString('base64')}` }
+      expect((await fetch(url, { headers: wrong })).status).toBe(401)
+      const headers = { authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` }
+      const page = await fetch(url, { headers })
+      expect(page.status).toBe(200)
+      expect(await page.text()).toContain('Flumen inspector')
+      expect(await (await fetch(`${url}/api/overview`, { headers })).json()).toMatchObject({
+        readOnly: false,
+      })
+    } finally {
+      await admin.close({ timeoutMs: 200 })
+      await rm(adminDir, { recursive: true, force: true })
+    }
+  })
+
   it('answers /healthz, /metrics and serves the page with a CSP', async () => {
     expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok' })
     const { cookie } = await signIn('hank')

@@ -3,15 +3,17 @@ import { join } from 'node:path'
 import type { AuthEnv, AuthUser, AuthVariables } from '@flumen/auth'
 import { auth, jwt, sessionCookie, topicRules } from '@flumen/auth'
 import type { Engine, Hub } from '@flumen/broadcast'
-import { createHub } from '@flumen/broadcast'
+import { createHub, recentMessages } from '@flumen/broadcast'
 import { redisEngine } from '@flumen/broadcast-redis'
 import { sqliteEngine } from '@flumen/broadcast-sqlite'
 import type { FlumenEnv, FlumenPlugin } from '@flumen/core'
 import { createApp, createId, FlumenError } from '@flumen/core'
+import { inspector } from '@flumen/inspector'
 import { flumenMetrics, flumenTracing } from '@flumen/metrics'
 import type { StoredFile, UploadEvent, UploadsRoute } from '@flumen/uploads'
 import { diskStorage, download, tus, uploads } from '@flumen/uploads'
 import type { Context, Hono, MiddlewareHandler } from 'hono'
+import { basicAuth } from 'hono/basic-auth'
 import { bodyLimit } from 'hono/body-limit'
 import { secureHeaders } from 'hono/secure-headers'
 import { rateLimiter } from 'hono-rate-limiter'
@@ -23,7 +25,6 @@ import type { ChatMessage, Contract, RoomEvent } from './contract.js'
 import { contract } from './contract.js'
 import { liveDashboard } from './dashboard.js'
 import { directoryOf } from './directory.js'
-import { recentMessages } from './recent.js'
 
 const namePattern = /^[A-Za-z0-9_-]{1,32}$/
 const clientIdPattern = /^[\w-]{1,64}$/
@@ -345,6 +346,15 @@ export const buildDemo = (config: DemoConfig): Demo => {
   app.get('/app.js', (c) => assets.script(c, 'app'))
   app.get('/charts.js', (c) => assets.script(c, 'charts'))
   app.get('/styles.css', (c) => assets.styles(c))
+
+  // The inspector, for the admin user only (HTTP Basic auth), when ADMIN_PASSWORD is set.
+  if (config.adminPassword) {
+    app.use(
+      '/admin/*',
+      basicAuth({ username: 'admin', password: config.adminPassword, realm: 'Flumen Rooms admin' }),
+    )
+    app.route('/admin/inspector', inspector({ hub, readOnly: false }))
+  }
 
   // Flumen's own metrics on the app's registry, beside the room counters and process metrics.
   flumenMetrics({

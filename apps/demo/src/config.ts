@@ -17,6 +17,11 @@ export interface DemoConfig {
   uploadMaxBytes: number
   /** Other origins allowed to open WebSockets/streams and post with the cookie (comma-separated). */
   allowedOrigins: string[]
+  /**
+   * The password of the `admin` user of the inspector at /admin/inspector (HTTP Basic auth, at least
+   * 16 characters); without it there is no inspector.
+   */
+  adminPassword: string | undefined
 }
 
 const integer = (name: string, value: string | undefined, fallback: number): number => {
@@ -27,7 +32,7 @@ const integer = (name: string, value: string | undefined, fallback: number): num
   return parsed
 }
 
-/** Reads the environment (PORT, HOST, REDIS_URL, JWT_SECRET, DATA_DIR, UPLOAD_MAX_BYTES, ALLOWED_ORIGINS). */
+/** Reads the environment (PORT, HOST, REDIS_URL, JWT_SECRET, DATA_DIR, UPLOAD_MAX_BYTES, ALLOWED_ORIGINS, ADMIN_PASSWORD). */
 export const loadConfig = (env: NodeJS.ProcessEnv = process.env): DemoConfig => {
   const dataDir = resolve(env.DATA_DIR || './data')
   mkdirSync(dataDir, { recursive: true })
@@ -43,6 +48,9 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): DemoConfig => 
     }
   }
   if (jwtSecret.length < 32) throw new Error('JWT_SECRET must be at least 32 characters')
+  const adminPassword = env.ADMIN_PASSWORD || undefined
+  if (adminPassword !== undefined && adminPassword.length < 16)
+    throw new Error('ADMIN_PASSWORD must be at least 16 characters')
   return {
     port: integer('PORT', env.PORT, 3000),
     host: env.HOST || undefined,
@@ -54,5 +62,6 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): DemoConfig => 
       .split(',')
       .map((origin) => origin.trim())
       .filter(Boolean),
+    adminPassword,
   }
 }

@@ -2,9 +2,9 @@
 // every few seconds who is in the listed rooms goes out as a volatile `occupancy` tick. Every node
 // reads the listings of the others from the topic's history, so the directory is the same on all.
 import type { Hub, StreamPosition } from '@flumen/broadcast'
+import { recentMessages } from '@flumen/broadcast'
 import type { FlumenPlugin } from '@flumen/core'
 import type { Contract, DirectoryEvent } from './contract.js'
-import { recentMessages } from './recent.js'
 
 /** Rooms kept in the directory (the most recently active first go out when there are more). */
 const maxListedRooms = 500

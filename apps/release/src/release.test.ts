@@ -31,6 +31,7 @@ const publicPackages = [
   '@flumen/client',
   '@flumen/contract',
   '@flumen/metrics',
+  '@flumen/inspector',
   'create-flumen',
 ]
 
@@ -265,6 +266,7 @@ describe('release rehearsal', () => {
       'auth',
       'uploads',
       'metrics',
+      'inspector',
     ]
     for (const dir of servers) await prepare(dir)
     await prepare('client')

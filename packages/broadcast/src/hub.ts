@@ -16,6 +16,8 @@ import type {
   PublishRequest,
 } from './contract-types.js'
 import type { Engine, HistoryOptions } from './engine.js'
+import type { HubSnapshot } from './inspection.js'
+import { disconnect, snapshotOf } from './inspection.js'
 import { memoryEngine } from './memory-engine.js'
 import type { CallContext, MethodHandler, MethodOptions } from './methods.js'
 import { Methods } from './methods.js'
@@ -237,6 +239,16 @@ export interface Hub<User = unknown, C extends AnyContract | undefined = undefin
    * has no observer.
    */
   observe(observer: HubObserver): () => void
+  /**
+   * This node's connections (user, transport, topics, bytes queued, since when) and the topics they
+   * read, now: for admin tools (`@flumen/inspector`). Built on each call, from what the hub keeps anyway.
+   */
+  inspect(): HubSnapshot<User>
+  /**
+   * Closes this node's connection of that id (a WebSocket with 1008 "Disconnected by the server", an
+   * SSE stream ends); false when this node has none. Clients reconnect as after any close.
+   */
+  disconnect(connectionId: string): boolean
 }
 
 const defaultIdentity: PresenceIdentity<unknown> = (user, peer): Identity => {
@@ -420,6 +432,8 @@ export const createHub = <User = unknown, C extends AnyContract | undefined = un
       return { connections: members.length, users: new Set(members.map((m) => m.userId)).size }
     },
     observe: (observer) => observers.add(observer),
+    inspect: () => snapshotOf(peers, topics),
+    disconnect: (connectionId) => disconnect(peers, connectionId),
     stop: () => engine.close(),
   }
   return self

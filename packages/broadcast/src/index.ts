@@ -30,10 +30,12 @@ export type {
   PublishRequest,
 } from './hub.js'
 export { createHub } from './hub.js'
+export type { ConnectionInfo, HubSnapshot, TopicInfo } from './inspection.js'
 export { LocalPresence } from './local-presence.js'
 export { localVolatile } from './local-volatile.js'
 export type { MemoryEngine, MemoryEngineOptions, MemoryEngineStats } from './memory-engine.js'
 export { memoryEngine, memoryEngineDefaults } from './memory-engine.js'
 export type { CallEvent, HubObserver, HubOperation, PublishEvent, WriteEvent } from './observers.js'
 export { messageEnvelope, protocolName } from './protocol.js'
+export { recentMessages } from './recent.js'
 export { recoveryOf } from './recovery.js'

@@ -15,4 +15,6 @@ export interface PeerState<User> {
   /** Topics subscribed, or reserved while their subscribe is being authorized. */
   readonly topics: Set<string>
   closed: boolean
+  /** When the connection was attached (ms since the epoch). */
+  readonly attachedAt: number
 }

@@ -23,6 +23,11 @@ export class Peers<User> {
     return this.states.get(peer)
   }
 
+  /** Every attached connection's state. */
+  all(): IterableIterator<PeerState<User>> {
+    return this.states.values()
+  }
+
   /** Attaches the peer (once) and returns its state. */
   attach(peer: Peer<User>, user: User): PeerState<User> {
     const existing = this.states.get(peer)
@@ -33,6 +38,7 @@ export class Peers<User> {
       identity: this.identify ? this.identify(user, peer) : { id: peer.id, info: null },
       topics: new Set(),
       closed: false,
+      attachedAt: Date.now(),
     }
     this.states.set(peer, state)
     return state

@@ -105,6 +105,11 @@ export class Topics<User> {
     return this.topics.get(name)
   }
 
+  /** Every topic held now. */
+  all(): IterableIterator<TopicState<User>> {
+    return this.topics.values()
+  }
+
   /** The topic's state, created (and subscribed at the engine) on first use. */
   acquire(name: string): TopicState<User> {
     const existing = this.topics.get(name)

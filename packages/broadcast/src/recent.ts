@@ -1,6 +1,6 @@
-// The newest messages of a topic still in its history window: what a room shows when a page joins
-// it, and what the directory reads its listings from.
-import type { Engine, EngineMessage, StreamPosition } from '@flumen/broadcast'
+// The newest messages of a topic still in its history window, read through any engine: what a page
+// shows when it opens a topic, what an inspector lists.
+import type { Engine, EngineMessage, StreamPosition } from './engine.js'
 
 /**
  * Up to `max` of the topic's newest messages and the position they reach: fewer when older ones left

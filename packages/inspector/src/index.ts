@@ -1,0 +1,2 @@
+export type { InspectableHub, InspectorOptions } from './inspector.js'
+export { inspector } from './inspector.js'
