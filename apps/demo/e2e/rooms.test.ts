@@ -2,7 +2,6 @@
 // while the server is killed and restarted. Screenshots go to e2e/artifacts/.
 import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
@@ -11,18 +10,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
-import { requireRedis, sharedRedisUrl, waitFor } from '@flumen/testing'
-import { type Browser, type CDPSession, chromium, type Page } from 'playwright-core'
+import { launchChromium, requireChromium, requireRedis, sharedRedisUrl, waitFor } from '@flumen/testing'
+import type { Browser, CDPSession, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { forkDemo } from './demo-process.js'
 
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const hasChromium = existsSync(chromiumPath)
-if (!hasChromium) {
-  const message = `Chromium not found at ${chromiumPath}: apt-get install -y chromium`
-  if (process.env.CI) throw new Error(`${message} (required in CI)`)
-  console.warn(`\n\n!!! SKIPPING the Flumen Rooms browser tests !!!\n${message}\n\n`)
-}
+const hasChromium = requireChromium('the Flumen Rooms browser tests')
 
 const demoDir = fileURLToPath(new URL('../', import.meta.url))
 const artifacts = join(demoDir, 'e2e', 'artifacts')
@@ -65,20 +58,7 @@ describe.skipIf(!hasChromium)('Flumen Rooms in Chromium', () => {
     dataDir = await mkdtemp(join(tmpdir(), 'rooms-e2e-'))
     await mkdir(artifacts, { recursive: true })
     await startServer()
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      // playwright-core gives every launch a fresh, temporary profile (its own --user-data-dir).
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    })
+    browser = await launchChromium()
   }, 60_000)
 
   afterAll(async () => {

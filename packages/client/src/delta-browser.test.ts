@@ -1,22 +1,14 @@
 // The browser build applies deltas in Chromium, over its native WebSocket and fetch streams.
-import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { createHub } from '@flumen/broadcast'
 import type { FlumenServer } from '@flumen/core'
 import { createApp, serve } from '@flumen/core'
-import { waitFor } from '@flumen/testing'
+import { launchChromium, requireChromium, waitFor } from '@flumen/testing'
 import { build } from 'esbuild'
 import type { Browser } from 'playwright-core'
-import { chromium } from 'playwright-core'
 import { afterEach, describe, expect, it } from 'vitest'
 
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const hasChromium = existsSync(chromiumPath)
-if (!hasChromium) {
-  const message = `Chromium not found at ${chromiumPath}: apt-get install -y chromium`
-  if (process.env.CI) throw new Error(`${message} (required in CI)`)
-  console.warn(`\n\n!!! SKIPPING the Chromium delta test !!!\n${message}\n\n`)
-}
+const hasChromium = requireChromium('the Chromium delta test')
 
 const cleanups: (() => unknown)[] = []
 afterEach(async () => {
@@ -49,10 +41,7 @@ describe.skipIf(!hasChromium)('deltas in Chromium', () => {
     app.get('/', (c) => c.html('<!doctype html><title>deltas</title>'))
     const server: FlumenServer = await serve(app, { port: 0, hostname: '127.0.0.1', plugins: [hub] })
     cleanups.push(() => server.close({ timeoutMs: 200 }))
-    const browser: Browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run'],
-    })
+    const browser: Browser = await launchChromium()
     cleanups.push(() => browser.close())
     const page = await browser.newPage()
     // What reached the page's socket: deltas, not whole documents.

@@ -1,42 +1,23 @@
 // The inspector's page in Chromium, under a strict Content-Security-Policy (no inline script or style).
 import { once } from 'node:events'
-import { existsSync } from 'node:fs'
 import { createHub } from '@flumen/broadcast'
 import type { FlumenServer } from '@flumen/core'
 import { createApp, serve } from '@flumen/core'
+import { launchChromium, requireChromium } from '@flumen/testing'
 import { secureHeaders } from 'hono/secure-headers'
 import type { Browser } from 'playwright-core'
-import { chromium } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { inspector } from './index.js'
 
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const hasChromium = existsSync(chromiumPath)
-if (!hasChromium) {
-  const message = `Chromium not found at ${chromiumPath}: apt-get install -y chromium`
-  if (process.env.CI) throw new Error(`${message} (required in CI)`)
-  console.warn(`\n\n!!! SKIPPING the inspector's Chromium test !!!\n${message}\n\n`)
-}
+const hasChromium = requireChromium('the inspector’s Chromium test')
 
 let browser: Browser | undefined
 const servers: FlumenServer[] = []
 const sockets: WebSocket[] = []
 beforeAll(async () => {
   if (!hasChromium) return
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  })
+  browser = await launchChromium()
 })
 afterAll(async () => {
   await browser?.close()

@@ -1,4 +1,3 @@
-import { once } from 'node:events'
 import { createHub } from '@flumen/broadcast'
 import type { FlumenServer } from '@flumen/core'
 import { createApp, FlumenError, serve } from '@flumen/core'
@@ -6,9 +5,11 @@ import { memoryStorage, uploads } from '@flumen/uploads'
 import { Hono } from 'hono'
 import { Registry } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
+import type WebSocket from 'ws'
 import type { FlumenMetrics } from './index.js'
 import { flumenMetrics } from './index.js'
+import type { ProtocolClient } from './protocol-client.fixture.js'
+import { connectClient } from './protocol-client.fixture.js'
 
 const servers: FlumenServer[] = []
 const sockets: WebSocket[] = []
@@ -65,35 +66,21 @@ const start = async () => {
   return { hub, base, scrape }
 }
 
-const connect = async (base: string) => {
-  const socket = new WebSocket(`ws://${base}/ws`, 'flumen.v1')
-  sockets.push(socket)
-  const received: Record<string, unknown>[] = []
-  socket.on('message', (data: Buffer) => received.push(JSON.parse(data.toString())))
-  await once(socket, 'open')
-  return {
-    received,
-    send: (message: object) => socket.send(JSON.stringify(message)),
-    answer: (id: number) =>
-      expect.poll(() => received.find((message) => message.id === id), { timeout: 5_000 }).toBeDefined(),
-  }
-}
+const connect = (base: string): Promise<ProtocolClient> => connectClient(base, sockets)
 
 describe('flumenMetrics', () => {
   it('counts what a user does over WebSocket, SSE, uploads and RPC, served on /metrics', async () => {
     const { base, scrape } = await start()
     const reader = await connect(base)
     const writer = await connect(base)
-    reader.send({ type: 'subscribe', id: 1, topic: 'room' })
-    await reader.answer(1)
+    await reader.request({ type: 'subscribe', id: 1, topic: 'room' })
     const stream = new AbortController()
     streams.push(stream)
     const sse = await fetch(`http://${base}/sse?topic=room`, { signal: stream.signal })
     expect(sse.status).toBe(200)
     for (let id = 2; id < 5; id++) writer.send({ type: 'publish', id, topic: 'room', data: `m${id}` })
     writer.send({ type: 'call', id: 5, method: 'double', data: 2 })
-    writer.send({ type: 'call', id: 6, method: 'refuse' })
-    await writer.answer(6)
+    await writer.request({ type: 'call', id: 6, method: 'refuse' })
     await expect.poll(() => reader.received.filter((m) => m.type === 'message').length).toBe(3)
     const form = new FormData()
     form.append('file', new Blob(['x'.repeat(1000)]), 'a.txt')

@@ -1,4 +1,3 @@
-import { once } from 'node:events'
 import { createHub } from '@flumen/broadcast'
 import type { FlumenServer } from '@flumen/core'
 import { createApp, FlumenError, serve } from '@flumen/core'
@@ -9,9 +8,11 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base'
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
+import type WebSocket from 'ws'
 import type { FlumenTracing } from './index.js'
 import { flumenTracing } from './index.js'
+import type { ProtocolClient } from './protocol-client.fixture.js'
+import { connectClient } from './protocol-client.fixture.js'
 
 const exporter = new InMemorySpanExporter()
 const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] })
@@ -56,21 +57,7 @@ const start = async () => {
   return { hub, base: `127.0.0.1:${server.port}` }
 }
 
-const connect = async (base: string) => {
-  const socket = new WebSocket(`ws://${base}/ws`, 'flumen.v1')
-  sockets.push(socket)
-  const received: Record<string, unknown>[] = []
-  socket.on('message', (data: Buffer) => received.push(JSON.parse(data.toString())))
-  await once(socket, 'open')
-  return {
-    received,
-    request: async (message: { id: number } & Record<string, unknown>) => {
-      socket.send(JSON.stringify(message))
-      await expect.poll(() => received.find((m) => m.id === message.id), { timeout: 5_000 }).toBeDefined()
-      return received.find((m) => m.id === message.id)!
-    },
-  }
-}
+const connect = (base: string): Promise<ProtocolClient> => connectClient(base, sockets)
 
 const spanNamed = (name: string): ReadableSpan => {
   const found = exporter.getFinishedSpans().filter((span) => span.name === name)

@@ -1,3 +1,4 @@
+export { chromiumPath, launchChromium, requireChromium } from './chromium.js'
 export type { ClientOutcome, ClientReply, FetchBody, FetchRequest } from './clients.js'
 export { curl, fetchOutOfProcess } from './clients.js'
 export type { EngineHarness } from './engine-conformance.js'

@@ -1,10 +1,9 @@
 // permessage-deflate with prepared frames: a message for many peers is compressed once, and the
 // same bytes inflate for every client that negotiated the route's terms (real `ws` clients).
 import { once } from 'node:events'
-import { existsSync } from 'node:fs'
 import type { FlumenBindings, FlumenServer } from '@flumen/core'
 import { createApp, prepareBatch, prepareFrame, serve } from '@flumen/core'
-import { chromium } from 'playwright-core'
+import { launchChromium, requireChromium } from '@flumen/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import type { WebSocketRoute } from './index.js'
@@ -12,13 +11,7 @@ import { upgradeWebSocket } from './index.js'
 
 type TestEnv = { Bindings: FlumenBindings; Variables: { user: unknown } }
 
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const hasChromium = existsSync(chromiumPath)
-if (!hasChromium) {
-  const message = `Chromium not found at ${chromiumPath}: apt-get install -y chromium`
-  if (process.env.CI) throw new Error(`${message} (required in CI)`)
-  console.warn(`\n\n!!! SKIPPING the Chromium permessage-deflate test !!!\n${message}\n\n`)
-}
+const hasChromium = requireChromium('the Chromium permessage-deflate test')
 
 const servers: FlumenServer[] = []
 const clients: WebSocket[] = []
@@ -116,10 +109,7 @@ describe('permessage-deflate with prepared frames', () => {
     'inflates in Chromium’s native WebSocket, which offers permessage-deflate itself',
     async () => {
       const { route, url } = await start()
-      const browser = await chromium.launch({
-        executablePath: chromiumPath,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run'],
-      })
+      const browser = await launchChromium()
       try {
         const page = await browser.newPage()
         // A string, not a function: in this module `WebSocket` is the `ws` import, in the page the browser's.
