@@ -1,15 +1,17 @@
 // `npm run echo-count -w @flumen/bench [-- --messages=N --impls=raw,flumen]`
 //
-// WebSocket echo cost counted rather than timed: each server runs under valgrind's callgrind,
-// which counts the instructions the process executes (every thread: JS, V8's compiler and GC
-// threads, libuv), so the same code and load give the same count whatever else the machine does.
-// Timed CPU per message moves ±20 % between runs on this 2-core machine (docs/BENCHMARKS.md);
-// a count moves by well under 1 %. Kernel time is not in the count: the read/write system calls
-// per message, from /proc/<pid>/io, stand for it (equal counts of equal-sized calls cost the kernel
-// the same).
+// WebSocket echo cost counted rather than timed: each server runs under valgrind's callgrind, which
+// counts the instructions the process executes, per thread, whatever else the machine is doing.
+// Timed CPU per message moves ±20 % between runs on this 2-core machine (docs/BENCHMARKS.md). Two
+// counts are reported: the main thread's (the event loop: JS, libuv, the GC work done there), which
+// repeats within about a percent, and all threads', which also holds V8's background compiler and GC:
+// a compile job that lands in the window moves it by several percent. Kernel time is not counted: the
+// read/write system calls per message, from /proc/<pid>/io in a run without valgrind, stand for it
+// (equal counts of equal-sized calls cost the kernel the same).
 //
 // The load is the harness's echo shape (100 connections, 64-byte text, one message in flight each);
 // counting starts after a warm-up (callgrind_control --zero), so start-up and JIT tiering stay out.
+// It runs the packages' dist/: do not rebuild while it runs.
 
 import type { ChildProcess } from 'node:child_process'
 import { spawn, spawnSync } from 'node:child_process'
@@ -25,8 +27,8 @@ const argument = (name: string, fallback: string): string =>
 
 const connections = 100
 const payload = Buffer.from('e'.repeat(64))
-const warmupPerConnection = Number(argument('warmup', '300'))
-const messagesPerConnection = Number(argument('messages', '300'))
+const warmupPerConnection = Number(argument('warmup', '1000'))
+const messagesPerConnection = Number(argument('messages', '500'))
 const impls = argument('impls', 'raw,flumen,hono').split(',')
 /** Keep each server's callgrind dump here (`callgrind_annotate` reads them), instead of removing it. */
 const keep = argument('keep', '')
@@ -38,6 +40,9 @@ if (spawnSync('valgrind', ['--version']).status !== 0) {
 
 interface Counted {
   impl: string
+  /** On the main thread: the event loop's JS, libuv and the GC work done there. */
+  mainThreadPerMessage: number
+  /** On every thread: also V8's background compiler and GC, which a compile landing in the window moves. */
   instructionsPerMessage: number
   readCallsPerMessage: number
   writeCallsPerMessage: number
@@ -72,13 +77,22 @@ const callgrindControl = (pid: number, command: '--zero' | '--dump'): void => {
   if (result.status !== 0) throw new Error(`callgrind_control ${command} failed: ${result.stderr}`)
 }
 
-/** The instruction total of the one dump callgrind wrote since the counters were zeroed. */
-const dumpedInstructions = (dir: string): number => {
-  const dump = readdirSync(dir).find((name) => /\.\d+$/.test(name))
-  if (!dump) throw new Error('callgrind wrote no dump')
-  const totals = /^(?:summary|totals): (\d+)/m.exec(readFileSync(join(dir, dump), 'utf8'))
-  if (!totals) throw new Error(`no totals in ${dump}`)
-  return Number(totals[1])
+/**
+ * The instruction totals of the dump callgrind wrote since the counters were zeroed, one file per
+ * thread (`--separate-threads`): the main thread's (`-01`) and all of them.
+ */
+const dumpedInstructions = (dir: string): { main: number; all: number } => {
+  const dumps = readdirSync(dir).filter((name) => /\.\d+-\d+$/.test(name))
+  if (dumps.length === 0) throw new Error('callgrind wrote no dump')
+  let main = 0
+  let all = 0
+  for (const dump of dumps) {
+    const totals = /^(?:summary|totals): (\d+)/m.exec(readFileSync(join(dir, dump), 'utf8'))
+    if (!totals) throw new Error(`no totals in ${dump}`)
+    all += Number(totals[1])
+    if (dump.endsWith('-01')) main = Number(totals[1])
+  }
+  return { main, all }
 }
 
 /** Starts the echo server `impl`, under callgrind when `callgrindOut` is given; resolves its port. */
@@ -94,7 +108,13 @@ const startServer = async (
     impl,
   ]
   const [command, ...args] = callgrindOut
-    ? ['valgrind', '--tool=callgrind', `--callgrind-out-file=${callgrindOut}`, ...node]
+    ? [
+        'valgrind',
+        '--tool=callgrind',
+        '--separate-threads=yes',
+        `--callgrind-out-file=${callgrindOut}`,
+        ...node,
+      ]
     : node
   const server = spawn(command!, args, { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] })
   const port = await new Promise<number>((resolve, reject) => {
@@ -144,9 +164,11 @@ const count = async (impl: string): Promise<Counted> => {
       await run()
       callgrindControl(pid, '--dump')
     })
+    const counted = dumpedInstructions(dir)
     return {
       impl,
-      instructionsPerMessage: dumpedInstructions(dir) / messages,
+      mainThreadPerMessage: counted.main / messages,
+      instructionsPerMessage: counted.all / messages,
       readCallsPerMessage: calls.reads / messages,
       writeCallsPerMessage: calls.writes / messages,
     }
@@ -174,22 +196,25 @@ const median = (values: number[]): number => {
   const middle = Math.floor(sorted.length / 2)
   return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
 }
-const instructions = (impl: string): number[] => runs.get(impl)!.map((run) => run.instructionsPerMessage)
+const per = (impl: string, key: 'mainThreadPerMessage' | 'instructionsPerMessage'): number[] =>
+  runs.get(impl)!.map((run) => run[key])
 const reference = impls[0]!
-const referenceMedian = median(instructions(reference))
 console.log(
   `\nWebSocket echo counted (${connections} connections × ${messagesPerConnection} messages after ${warmupPerConnection} of warm-up, 64-byte text, ${reps} repetitions)\n`,
 )
 console.log(
-  '| implementation | instructions per message (median) | ratio | ratio range | read calls per message | write calls per message |',
+  '| implementation | main thread: instructions per message (median) | ratio (range) | all threads (median) | ratio (range) | read / write calls per message |',
 )
 console.log('| --- | --- | --- | --- | --- | --- |')
 for (const impl of impls) {
-  const counts = instructions(impl)
+  const columns = (['mainThreadPerMessage', 'instructionsPerMessage'] as const).map((key) => {
+    const counts = per(impl, key)
+    const ratios = counts.map((value, rep) => value / per(reference, key)[rep]!)
+    return `${Math.round(median(counts)).toLocaleString('en-US')} | ${(median(counts) / median(per(reference, key))).toFixed(3)}x (${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)})`
+  })
   const last = runs.get(impl)!.at(-1)!
-  const ratios = counts.map((value, rep) => value / instructions(reference)[rep]!)
   console.log(
-    `| ${impl} | ${Math.round(median(counts)).toLocaleString('en-US')} | ${(median(counts) / referenceMedian).toFixed(3)}x | ${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)} | ${last.readCallsPerMessage.toFixed(2)} | ${last.writeCallsPerMessage.toFixed(2)} |`,
+    `| ${impl} | ${columns.join(' | ')} | ${last.readCallsPerMessage.toFixed(2)} / ${last.writeCallsPerMessage.toFixed(2)} |`,
   )
 }
 process.exit(0)
