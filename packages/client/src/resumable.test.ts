@@ -67,21 +67,26 @@ const start = async (options: { maxSize?: number } = {}): Promise<Started> => {
     const upstream = connect(server.port, '127.0.0.1')
     sockets.add(downstream).add(upstream)
     let carried = 0
+    // Set by a cut: what was carried still reaches the server (end() flushes it), however busy the
+    // machine; destroying at once could drop writes still queued here, and the server would keep nothing.
+    let flushing = false
     downstream.on('data', (chunk: Buffer) => {
+      if (flushing) return
       carried += chunk.length
       upstream.write(chunk)
       if (cut !== undefined && carried >= cut) {
         cut = undefined
+        flushing = true
+        upstream.end()
         downstream.destroy()
-        upstream.destroy()
       }
     })
     upstream.pipe(downstream)
     const close = (): void => {
       downstream.destroy()
-      upstream.destroy()
+      if (!flushing || upstream.writableFinished) upstream.destroy()
       sockets.delete(downstream)
-      sockets.delete(upstream)
+      if (upstream.destroyed) sockets.delete(upstream)
     }
     downstream.on('close', close).on('error', close)
     upstream.on('close', close).on('error', close)
