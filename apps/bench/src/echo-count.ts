@@ -3,9 +3,11 @@
 // WebSocket echo cost counted rather than timed: each server runs under valgrind's callgrind, which
 // counts the instructions the process executes, per thread, whatever else the machine is doing.
 // Timed CPU per message moves ±20 % between runs on this 2-core machine (docs/BENCHMARKS.md). Two
-// counts are reported: the main thread's (the event loop: JS, libuv, the GC work done there), which
-// repeats within about a percent, and all threads', which also holds V8's background compiler and GC:
-// a compile job that lands in the window moves it by several percent. Kernel time is not counted: the
+// counts are reported: the main thread's (the event loop: JS, libuv, the GC work done there) and all
+// threads', which also hold V8's background compiler and GC. Neither is exact: V8 decides some GC and
+// compilation by time, so on a busy machine a count moves by several percent (all threads' more); on a
+// quiet one the same code counted the same within 0.1 %. Compare runs made side by side, and read the
+// per-function diff (`--keep=DIR`, then callgrind_annotate) for what moved. Kernel time is not counted: the
 // read/write system calls per message, from /proc/<pid>/io in a run without valgrind, stand for it
 // (equal counts of equal-sized calls cost the kernel the same).
 //
