@@ -136,6 +136,9 @@ export const redisEngine = (options: RedisEngineOptions = {}): RedisEngine => {
     get topology() {
       return connections.topology()
     },
+    get available() {
+      return !closed && connections.isReady()
+    },
     attach(next) {
       listener = next
     },

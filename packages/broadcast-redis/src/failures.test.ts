@@ -112,6 +112,19 @@ describe.skipIf(!available)('redisEngine when Redis misbehaves', () => {
     expect(history.recovered).toBe(false)
   })
 
+  it('says it is unavailable while Redis is down, and available again once it is back', async () => {
+    const server = await ownRedis()
+    const node = engineOn(server, uniquePrefix())
+    await node.engine.publish('up', '1')
+    expect(node.engine.available).toBe(true)
+    await server.stop()
+    await waitFor(() => node.engine.available === false, 5_000)
+    await server.start()
+    await waitFor(() => node.engine.available === true, 10_000)
+    await node.engine.close()
+    expect(node.engine.available).toBe(false)
+  })
+
   it('a restart without persistence starts every topic over under a new epoch', async () => {
     const server = await ownRedis()
     const node = engineOn(server, uniquePrefix())

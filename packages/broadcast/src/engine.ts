@@ -107,6 +107,11 @@ export interface Engine {
   presenceRemove(topic: string, connectionId: string): Promise<void>
   presenceList(topic: string): Promise<readonly PresenceMember[]>
   close(): Promise<void>
+  /**
+   * Whether the engine can take a publish now (Redis: its command connection is ready). Left out by
+   * engines that are available whenever they are open (memory, SQLite). For health checks and metrics.
+   */
+  readonly available?: boolean
 }
 
 /** How long and how much history each topic keeps. */

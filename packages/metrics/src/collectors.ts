@@ -139,6 +139,14 @@ export const registerStatMetrics = (registry: Registry, prefix: string, sources:
     )
   for (const [kind, name, help, read] of hub ? hubRows : [])
     metric(kind, name, help, [], () => [[{}, read(hub!.stats)] as const])
+  if (hub)
+    metric(
+      'gauge',
+      'engine_available',
+      'Whether the engine can take publishes now (0 while Redis is down)',
+      [],
+      () => [[{}, hub.engine.available === false ? 0 : 1] as const],
+    )
 
   const uploadRoutes = Object.entries(uploads)
   if (uploadRoutes.length > 0) {

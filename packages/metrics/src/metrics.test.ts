@@ -1,6 +1,8 @@
 import { createHub } from '@flumen/broadcast'
+import { redisEngine } from '@flumen/broadcast-redis'
 import type { FlumenServer } from '@flumen/core'
 import { createApp, FlumenError, serve } from '@flumen/core'
+import { requireRedis, startRedis, waitFor } from '@flumen/testing'
 import { memoryStorage, uploads } from '@flumen/uploads'
 import { Hono } from 'hono'
 import { Registry } from 'prom-client'
@@ -122,6 +124,25 @@ describe('flumenMetrics', () => {
     expect(
       [...metrics.keys()].filter((name) => name.startsWith('flumen_engine_publish_errors_total')),
     ).toHaveLength(1)
+  })
+
+  it('reports the engine unavailable while Redis is down', async () => {
+    if (!(await requireRedis())) return
+    const redis = await startRedis()
+    const hub = createHub({ engine: redisEngine({ url: redis.url, logError: () => {} }) })
+    const metrics = flumenMetrics({ hub })
+    metricSets.push(metrics)
+    const available = async (): Promise<string> =>
+      /flumen_engine_available (\d)/.exec(await metrics.registry.metrics())?.[1] ?? 'missing'
+    try {
+      await hub.publish('up', 1)
+      expect(await available()).toBe('1')
+      await redis.stop()
+      await waitFor(async () => (await available()) === '0', 5_000)
+    } finally {
+      await hub.engine.close()
+      await redis.destroy()
+    }
   })
 
   it('works on an app registry beside its own metrics, in a plain Hono app, and leaves it clean on close', async () => {

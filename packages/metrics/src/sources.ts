@@ -75,5 +75,7 @@ export interface HubSource {
     readonly delivered: number
     readonly dropped: number
   }
+  /** The hub's engine: `available` false while it cannot take publishes (Redis down). */
+  readonly engine: { readonly available?: boolean }
   observe(observer: HubEvents): () => void
 }
