@@ -276,10 +276,12 @@ describe('release rehearsal', () => {
     let hubPort = 0
     for (const dir of servers) {
       const port = await freePort()
+      // tsx itself, not through npx: npx does not pass SIGTERM on, and the example (tsx and its node)
+      // went on serving after the test.
       const server = await startServer(
         examples.get(dir)!,
-        'npx',
-        ['tsx', 'example.ts'],
+        join(examples.get(dir)!, 'node_modules', '.bin', 'tsx'),
+        ['example.ts'],
         userEnv({ PORT: String(port), ...secrets }),
         port,
       )
@@ -295,6 +297,7 @@ describe('release rehearsal', () => {
       }
       server.child.kill('SIGTERM')
       await server.exited
+      await expect(fetch(`http://127.0.0.1:${port}/healthz`), dir).rejects.toThrow()
     }
     expect(hubPort).toBeGreaterThan(0)
   })
