@@ -209,6 +209,15 @@ export const redisEngine = (options: RedisEngineOptions = {}): RedisEngine => {
       const subscriber = await connections.subscriber()
       await (commands.sharded ? subscriber?.sunsubscribe(k.channel) : subscriber?.unsubscribe(k.channel))
     },
+    async historyLength(topic) {
+      try {
+        const { client } = await ready()
+        // The stream is trimmed approximately (XADD MAXLEN ~): it may hold a few more than are kept.
+        return Math.min(await client.xlen(topicKeys(prefix, topic).stream), history.size)
+      } catch (err) {
+        throw unavailable(err)
+      }
+    },
     async history(topic, since?: StreamPosition): Promise<HistoryResult> {
       const k = topicKeys(prefix, topic)
       let reply: HistoryReply

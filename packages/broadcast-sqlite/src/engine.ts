@@ -154,6 +154,10 @@ export const sqliteEngine = (options: SqliteEngineOptions): SqliteEngine => {
         store.after(topic, position.epoch, since!.offset, Date.now() - history.ttlMs),
       )
     },
+    async historyLength(topic) {
+      assertOpen()
+      return store.count(topic, Date.now() - history.ttlMs)
+    },
     ...presence.engineMethods(assertOpen),
     async close() {
       if (closed) return

@@ -57,6 +57,9 @@ export class Store {
         'SELECT offset, size FROM messages WHERE topic = ? ORDER BY offset LIMIT ?',
       ),
       dropUpTo: db.prepare<[string, number]>('DELETE FROM messages WHERE topic = ? AND offset <= ?'),
+      count: db.prepare<[string, number], { count: number }>(
+        'SELECT COUNT(*) AS count FROM messages WHERE topic = ? AND stored_at >= ?',
+      ),
       after: db.prepare<[string, number, number], MessageRow>(
         'SELECT offset, data, origin FROM messages WHERE topic = ? AND offset > ? AND stored_at >= ? ORDER BY offset',
       ),
@@ -104,6 +107,11 @@ export class Store {
   position(topic: string): StreamPosition {
     const row = this.statements.topic.get(topic)
     return row ? { epoch: row.epoch, offset: row.last_offset } : { epoch: this.epochOf(topic), offset: 0 }
+  }
+
+  /** How many of the topic's messages are not older than `notBefore` (ms). */
+  count(topic: string, notBefore: number): number {
+    return this.statements.count.get(topic, notBefore)?.count ?? 0
   }
 
   /** Messages after `offset` not older than `since` (ms), oldest first. */

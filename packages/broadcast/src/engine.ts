@@ -103,6 +103,13 @@ export interface Engine {
   unsubscribe(topic: string): Promise<void>
   /** Messages after `since` (none without it) and the current position, read atomically. */
   history(topic: string, since?: StreamPosition): Promise<HistoryResult>
+  /**
+   * How many of the topic's messages are kept for recovery now, without reading them (for admin
+   * tools: `@flumen/inspector`). Optional: an engine that cannot count cheaply leaves it out. Redis
+   * counts its stream (up to `history.size`), whose messages past the age or bytes bound go at the
+   * next publish: an upper bound there.
+   */
+  historyLength?(topic: string): Promise<number>
   presenceAdd(topic: string, member: PresenceMember): Promise<void>
   presenceRemove(topic: string, connectionId: string): Promise<void>
   presenceList(topic: string): Promise<readonly PresenceMember[]>

@@ -259,6 +259,13 @@ export const memoryEngine = (options: MemoryEngineOptions = {}): MemoryEngine =>
         return stream.log.after(since!.offset)
       })
     },
+    async historyLength(topic) {
+      assertOpen()
+      const stream = streams.get(topic)
+      if (!stream) return 0
+      expire(stream, Date.now())
+      return stream.log.length
+    },
     ...presence.engineMethods(assertOpen),
     async close() {
       closed = true

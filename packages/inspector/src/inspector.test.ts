@@ -70,10 +70,16 @@ describe('inspector', () => {
     expect(JSON.stringify(connections)).not.toContain('secret-token')
     expect(connections[0]).toMatchObject({ transport: 'ws', topics: ['room:a/b'], bufferedAmount: 0 })
     expect(await (await fetch(`${base}/api/topics`)).json()).toEqual({
-      topics: [{ name: 'room:a/b', subscribers: 2, recovering: 0, presence: 2 }],
+      total: 1,
+      topics: [{ name: 'room:a/b', subscribers: 2, recovering: 0, presence: 2, offset: 5, historyLength: 5 }],
     })
     const topic = await (await fetch(`${base}/api/topics/${encodeURIComponent('room:a/b')}`)).json()
-    expect(topic).toMatchObject({ name: 'room:a/b', position: { offset: 5 }, subscribers: 2 })
+    expect(topic).toMatchObject({
+      name: 'room:a/b',
+      position: { offset: 5 },
+      historyLength: 5,
+      subscribers: 2,
+    })
     expect(topic.presence).toHaveLength(2)
     expect(topic.messages).toEqual([
       { offset: 3, data: { n: 3 } },
@@ -138,6 +144,7 @@ describe('inspector', () => {
     expect(() => inspector({ hub, readOnly: 'no' as never })).toThrow('inspector: readOnly')
     expect(() => inspector({ hub, recentMessages: 5000 })).toThrow('inspector: recentMessages')
     expect(() => inspector({ hub, maxConnections: 0 })).toThrow('maxConnections')
+    expect(() => inspector({ hub, maxTopics: 1.5 })).toThrow('maxTopics')
     await hub.engine.close()
   })
 })

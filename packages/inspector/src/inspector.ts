@@ -35,6 +35,12 @@ export interface InspectorOptions<User = unknown> {
    */
   maxConnections?: number
   /**
+   * Most topics one listing returns (the most subscribed first), each with one position and one
+   * count read at the engine.
+   * @default 200
+   */
+  maxTopics?: number
+  /**
    * Newest messages shown for a topic (at most 1,000).
    * @default 50
    */
@@ -72,6 +78,7 @@ export const inspector = <User = unknown>(options: InspectorOptions<User>): Hono
   const describeUser = (options.describeUser ?? defaultDescribeUser) as (user: User) => unknown
   if (typeof describeUser !== 'function') throw new Error('inspector: describeUser must be a function')
   const maxConnections = positiveInteger('inspector', 'maxConnections', options.maxConnections ?? 500)
+  const maxTopics = positiveInteger('inspector', 'maxTopics', options.maxTopics ?? 200)
   const recentCount = positiveInteger('inspector', 'recentMessages', options.recentMessages ?? 50)
   if (recentCount > 1000) throw new Error('inspector: recentMessages must be at most 1000')
 
@@ -83,6 +90,14 @@ export const inspector = <User = unknown>(options: InspectorOptions<User>): Hono
     if (readOnly) throw new FlumenError('FORBIDDEN', 'The inspector is read-only')
   }
   const topicParam = (c: Context): string => c.req.param('topic') ?? ''
+  /** The topic's offset and how many messages the engine keeps of it (null: it cannot count). */
+  const stored = async (name: string): Promise<{ offset: number; historyLength: number | null }> => {
+    const [{ position }, historyLength] = await Promise.all([
+      hub.engine.history(name),
+      hub.engine.historyLength ? hub.engine.historyLength(name) : null,
+    ])
+    return { offset: position.offset, historyLength }
+  }
 
   const app = new Hono()
   app.get('/', (c) => {
@@ -129,18 +144,28 @@ export const inspector = <User = unknown>(options: InspectorOptions<User>): Hono
       connections: listed.slice(0, maxConnections).map(connectionView),
     })
   })
-  app.get('/api/topics', (c) =>
-    c.json({ topics: [...hub.inspect().topics].sort((a, b) => b.subscribers - a.subscribers) }),
-  )
+  app.get('/api/topics', async (c) => {
+    const held = [...hub.inspect().topics].sort((a, b) => b.subscribers - a.subscribers)
+    const listed = held.slice(0, maxTopics)
+    const counts = await Promise.all(listed.map((topic) => stored(topic.name)))
+    return c.json({
+      total: held.length,
+      topics: listed.map((topic, i) => ({ ...topic, ...counts[i] })),
+    })
+  })
   app.get('/api/topics/:topic', async (c) => {
     const name = topicParam(c)
     // presence() checks the name (BAD_REQUEST for one the hub would refuse) before the engine reads.
     const presence = await hub.presence(name)
-    const { position, messages } = await recentMessages(hub.engine, name, recentCount)
+    const [{ position, messages }, { historyLength }] = await Promise.all([
+      recentMessages(hub.engine, name, recentCount),
+      stored(name),
+    ])
     const held = hub.inspect().topics.find((topic) => topic.name === name)
     return c.json({
       name,
       position,
+      historyLength,
       subscribers: held?.subscribers ?? 0,
       presence,
       messages: messages.map((message) => ({ offset: message.offset, data: JSON.parse(message.data) })),

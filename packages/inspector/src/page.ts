@@ -22,7 +22,7 @@ export const pageHtml = (base: string): string => `<!doctype html>
 <section aria-labelledby="connections-title"><h2 id="connections-title">Connections</h2>
 <table id="connections"><thead><tr><th>id</th><th>user</th><th>transport</th><th>topics</th><th>buffered</th><th>age</th><th></th></tr></thead><tbody></tbody></table></section>
 <section aria-labelledby="topics-title"><h2 id="topics-title">Topics</h2>
-<table id="topics"><thead><tr><th>topic</th><th>subscribers</th><th>recovering</th><th>present</th></tr></thead><tbody></tbody></table></section>
+<table id="topics"><thead><tr><th>topic</th><th>subscribers</th><th>recovering</th><th>present</th><th>offset</th><th>kept</th></tr></thead><tbody></tbody></table></section>
 <section id="topic" hidden aria-labelledby="topic-title"><h2 id="topic-title"></h2>
 <p id="topic-position"></p>
 <h3>Present</h3><ul id="topic-presence"></ul>
@@ -64,7 +64,7 @@ const showTopic = async (name) => {
   const topic = await api('/topics/' + encodeURIComponent(name))
   $('topic').hidden = false
   $('topic-title').textContent = 'Topic ' + topic.name
-  $('topic-position').textContent = 'epoch ' + topic.position.epoch + ', offset ' + topic.position.offset
+  $('topic-position').textContent = 'epoch ' + topic.position.epoch + ', offset ' + topic.position.offset + (topic.historyLength === null ? '' : ', ' + topic.historyLength + ' kept for recovery')
   $('topic-presence').replaceChildren(...topic.presence.map((member) => { const li = document.createElement('li'); li.textContent = JSON.stringify(member); return li }))
   $('topic-messages').replaceChildren(...topic.messages.map((m) => { const li = document.createElement('li'); li.value = m.offset; li.textContent = JSON.stringify(m.data); return li }))
   $('publish').hidden = readOnly
@@ -88,10 +88,10 @@ const refresh = async () => {
   fill($('topics'), topics.topics, (row, t) => {
     const name = row.insertCell()
     name.append(button(t.name, () => showTopic(t.name)))
-    cell(row, t.subscribers); cell(row, t.recovering); cell(row, t.presence)
+    cell(row, t.subscribers); cell(row, t.recovering); cell(row, t.presence); cell(row, t.offset); cell(row, t.historyLength ?? '–')
   })
   if (openTopic) await showTopic(openTopic)
-  $('status').textContent = 'Updated ' + new Date().toLocaleTimeString() + ': ' + connections.total + ' connections, ' + topics.topics.length + ' topics'
+  $('status').textContent = 'Updated ' + new Date().toLocaleTimeString() + ': ' + connections.total + ' connections, ' + topics.total + ' topics'
 }
 
 $('publish').addEventListener('submit', (event) => {

@@ -143,6 +143,19 @@ export const describeEngineConformance = (harness: EngineHarness): void => {
       expect(inWindow.messages).toHaveLength(3)
     })
 
+    it('counts the messages it keeps for a topic (historyLength), when it can', async () => {
+      const engine = await create(5)
+      if (!engine.historyLength) return
+      const topic = freshTopic()
+      expect(await engine.historyLength(topic)).toBe(0)
+      for (let i = 1; i <= 3; i++) await engine.publish(topic, String(i))
+      expect(await engine.historyLength(topic)).toBe(3)
+      for (let i = 4; i <= 20; i++) await engine.publish(topic, String(i))
+      const kept = await engine.historyLength(topic)
+      expect(kept).toBeGreaterThanOrEqual(1)
+      expect(kept).toBeLessThanOrEqual(5)
+    })
+
     it('recovers the first messages of a topic from the position it had before any', async () => {
       const engine = await create()
       const topic = freshTopic()
