@@ -36,22 +36,39 @@ export interface HubSnapshot<User = unknown> {
 /** Close code and reason of `hub.disconnect` on a WebSocket (an SSE stream just ends). */
 export const disconnectClose = { code: 1008, reason: 'Disconnected by the server' } as const
 
-export const snapshotOf = <User>(peers: Peers<User>, topics: Topics<User>): HubSnapshot<User> => ({
-  connections: [...peers.all()].map((state) => ({
+/** Each list is built when first read: a look at the topics costs nothing per connection. */
+export const snapshotOf = <User>(peers: Peers<User>, topics: Topics<User>): HubSnapshot<User> => {
+  let connections: ConnectionInfo<User>[] | undefined
+  let topicList: TopicInfo[] | undefined
+  return {
+    get connections() {
+      connections ??= connectionsOf(peers)
+      return connections
+    },
+    get topics() {
+      topicList ??= topicsOf(topics)
+      return topicList
+    },
+  }
+}
+
+const connectionsOf = <User>(peers: Peers<User>): ConnectionInfo<User>[] =>
+  [...peers.all()].map((state) => ({
     id: state.peer.id,
     transport: state.peer.transport,
     user: state.user,
     topics: [...state.topics],
     bufferedAmount: state.peer.bufferedAmount,
     connectedAt: state.attachedAt,
-  })),
-  topics: [...topics.all()].map((topic) => ({
+  }))
+
+const topicsOf = <User>(topics: Topics<User>): TopicInfo[] =>
+  [...topics.all()].map((topic) => ({
     name: topic.name,
     subscribers: topic.live.size,
     recovering: topic.recovering.size,
     presence: topic.connections.size,
-  })),
-})
+  }))
 
 /** Closes this node's connection `id`; false when it has none of that id. */
 export const disconnect = <User>(peers: Peers<User>, id: string): boolean => {

@@ -65,6 +65,8 @@ export class Observers {
   // One entry per observe() call: the same observer registered twice is told twice, and each
   // registration's stop removes its own.
   private readonly list = new Set<{ readonly observer: HubObserver }>()
+  /** The observers with `around`, the last registered first (the innermost): kept on add and stop. */
+  private wrapping: WrappingObserver[] = []
 
   constructor(private readonly logError: (err: unknown) => void) {}
 
@@ -77,9 +79,18 @@ export class Observers {
       throw new Error('hub.observe: observer must be an object of callbacks')
     const entry = { observer }
     this.list.add(entry)
+    this.rewrap()
     return () => {
       this.list.delete(entry)
+      this.rewrap()
     }
+  }
+
+  private rewrap(): void {
+    this.wrapping = [...this.list]
+      .map((entry) => entry.observer)
+      .filter((observer): observer is WrappingObserver => observer.around !== undefined)
+      .reverse()
   }
 
   publish(event: PublishEvent): void {
@@ -115,10 +126,7 @@ export class Observers {
         throw err
       }
     }
-    const wrapping = [...this.list]
-      .map((entry) => entry.observer)
-      .filter((observer): observer is WrappingObserver => observer.around !== undefined)
-    for (const observer of wrapping.reverse()) {
+    for (const observer of this.wrapping) {
       const inner = run
       run = () => observer.around(operation, inner)
     }

@@ -17,20 +17,9 @@ export class Publisher {
     options: EnginePublishOptions,
     source: PublishEvent['source'],
   ): Promise<number> {
-    const { offset } = await this.observers.timed(
-      { kind: 'publish', topic, source, volatile: false },
-      () => this.engine.publish(topic, json, options),
-      (durationMs, stored, error) =>
-        this.observers.publish({
-          topic,
-          source,
-          volatile: false,
-          durationMs,
-          ...(stored && { offset: stored.offset }),
-          ...(error !== undefined && { error }),
-        }),
+    const { offset } = await this.observed(topic, source, false, () =>
+      this.engine.publish(topic, json, options),
     )
-    this.counters.published++
     return offset
   }
 
@@ -41,18 +30,30 @@ export class Publisher {
     options: { origin?: string },
     source: PublishEvent['source'],
   ): Promise<void> {
-    await this.observers.timed(
-      { kind: 'publish', topic, source, volatile: true },
-      () => this.engine.publishVolatile(topic, json, options),
-      (durationMs, _result, error) =>
+    await this.observed(topic, source, true, () => this.engine.publishVolatile(topic, json, options))
+  }
+
+  /** Runs the engine call inside the observers, tells them how it went, and counts it. */
+  private async observed<T extends { offset: number } | void>(
+    topic: string,
+    source: PublishEvent['source'],
+    volatile: boolean,
+    work: () => Promise<T>,
+  ): Promise<T> {
+    const result = await this.observers.timed(
+      { kind: 'publish', topic, source, volatile },
+      work,
+      (durationMs, done, error) =>
         this.observers.publish({
           topic,
           source,
-          volatile: true,
+          volatile,
           durationMs,
+          ...(done && { offset: done.offset }),
           ...(error !== undefined && { error }),
         }),
     )
     this.counters.published++
+    return result
   }
 }

@@ -284,16 +284,12 @@ export class Topics<User> {
 
   /** Writes the topic's messages of this turn to its live peers: the stored ones, then the volatile. */
   flush(topic: TopicState<User>): void {
-    if (!this.observers.active) {
-      this.flushStored(topic)
-      this.flushVolatile(topic)
-      return
-    }
-    const messages = (topic.batch?.length ?? 0) + (topic.volatileBatch?.length ?? 0)
+    // queuedAt is 0 unobserved, and when the observer came while these messages waited.
+    const observed = this.observers.active && topic.queuedAt > 0
+    const messages = observed ? (topic.batch?.length ?? 0) + (topic.volatileBatch?.length ?? 0) : 0
     this.flushStored(topic)
     this.flushVolatile(topic)
-    // queuedAt is 0 when the observer came while these messages waited: nothing to measure from.
-    if (messages > 0 && topic.queuedAt > 0)
+    if (messages > 0)
       this.observers.write({
         topic: topic.name,
         messages,

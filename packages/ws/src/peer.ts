@@ -166,6 +166,13 @@ export class WsPeer<User = unknown> implements Peer<User> {
 
   send(frame: PreparedFrame): boolean {
     if (this.ws.readyState !== 1) return false
+    const sent = this.writeFrame(frame)
+    // One frame (a batch included) counts once, whichever path wrote it.
+    if (sent) this.route.stats.sent++
+    return sent
+  }
+
+  private writeFrame(frame: PreparedFrame): boolean {
     const mode = this.wireMode()
     const socket = (this.ws as WebSocket & WsInternals)._socket
     if (mode === 'ws' || !socket) return this.sendThroughWs(frame)
@@ -173,7 +180,6 @@ export class WsPeer<User = unknown> implements Peer<User> {
     const wire = mode === 'plain' || threshold === false ? wsWire(frame) : deflatedWire(frame, threshold)
     if (!this.hasRoomFor(wire.length, frame.volatile)) return false
     socket.write(wire)
-    this.route.stats.sent++
     return true
   }
 
@@ -210,7 +216,6 @@ export class WsPeer<User = unknown> implements Peer<User> {
     const size = typeof frame.data === 'string' ? frame.data.length : frame.data.byteLength
     if (!this.hasRoomFor(size, frame.volatile)) return false
     this.ws.send(frame.data, { binary: frame.binary })
-    this.route.stats.sent++
     return true
   }
 
