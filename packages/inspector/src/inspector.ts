@@ -7,6 +7,7 @@ import { recentMessages } from '@flumen/broadcast'
 import { FlumenError, positiveInteger } from '@flumen/core'
 import type { Context, MiddlewareHandler } from 'hono'
 import { Hono } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
 import { pageHtml, pageIcon, pageScript, pageStyles } from './page.js'
 
 /** What the inspector needs of a hub (any `createHub()` hub, whatever its user and contract types). */
@@ -58,14 +59,20 @@ const escapeAttribute = (text: string): string =>
 
 /**
  * Actions change state: they take JSON only (a cross-site form cannot send it without a CORS
- * preflight), and a browser's Origin, when sent, must be this server's.
+ * preflight), and a browser must say the request is its page's own. Sec-Fetch-Site is the browser's
+ * own verdict and holds behind a TLS proxy (where this server's URL is not the public one); a
+ * browser without it is held to Origin against this server's URL.
  */
 const sameOriginJson: MiddlewareHandler = async (c, next) => {
   if (!c.req.header('content-type')?.toLowerCase().startsWith('application/json'))
     throw new FlumenError('UNSUPPORTED_MEDIA_TYPE', 'Send application/json')
+  const site = c.req.header('sec-fetch-site')
   const origin = c.req.header('origin')
-  if (origin !== undefined && origin !== new URL(c.req.url).origin)
-    throw new FlumenError('FORBIDDEN', 'Cross-origin request refused')
+  const foreign =
+    site !== undefined
+      ? site !== 'same-origin' && site !== 'none'
+      : origin !== undefined && origin !== new URL(c.req.url).origin
+  if (foreign) throw new FlumenError('FORBIDDEN', 'Cross-origin request refused')
   await next()
 }
 
@@ -178,7 +185,15 @@ export const inspector = <User = unknown>(options: InspectorOptions<User>): Hono
       throw new FlumenError('NOT_FOUND', 'No such connection on this node')
     return c.body(null, 204)
   })
-  app.post('/api/topics/:topic/messages', sameOriginJson, async (c) => {
+  /** What one publish from the inspector may carry (the WebSocket route's default `maxPayload`). */
+  const maxPublishBytes = 1_048_576
+  const publishBodyLimit = bodyLimit({
+    maxSize: maxPublishBytes,
+    onError: () => {
+      throw new FlumenError('TOO_LARGE', `A publish is at most ${maxPublishBytes} bytes`)
+    },
+  })
+  app.post('/api/topics/:topic/messages', sameOriginJson, publishBodyLimit, async (c) => {
     writable()
     let body: unknown
     try {
