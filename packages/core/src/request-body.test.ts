@@ -99,6 +99,23 @@ describe('request bodies: an early answer is readable by clients still sending',
     if (curled.ok) expect(curled.headers['content-type']).toMatch(/^application\/json/)
   })
 
+  it('keeps the connection usable after a 413 from a route that stopped reading midway', async () => {
+    // hono/body-limit reads until the limit, then answers: its reader stays attached, paused.
+    const server = await start()
+    let closed = 0
+    server.node.on('connection', (socket: Socket) => socket.on('close', () => closed++))
+    const statuses: number[] = []
+    for (const body of ['x', 'y'.repeat(256 * 1024), 'z', 'y'.repeat(4096), 'z']) {
+      const path = body.length > 1 ? 'limited' : 'json'
+      const response = await fetch(`${server.url}${path}`, { method: 'POST', body })
+      await response.arrayBuffer()
+      statuses.push(response.status)
+    }
+    // Before, the request after a 413 waited for the kept-alive connection, then got ECONNRESET.
+    expect(statuses).toEqual([200, 413, 200, 413, 200])
+    expect(closed).toBe(0) // the connection a 413 went out on served the next requests
+  })
+
   it('closes once the discarded rest passes discardBody.maxBytes', async () => {
     const server = await start({ discardBody: { maxBytes: 1024 * 1024 } })
     let read = 0

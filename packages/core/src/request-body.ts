@@ -228,7 +228,10 @@ export class RequestBody {
     }
     this.discardFrom = this.bytes()
     this.discardUntil = Date.now() + this.discard.timeoutMs
-    // A body nobody reads is dumped by Node itself; one a route stopped reading flows away here.
+    // A body nobody read is dumped by Node itself; one a route stopped reading flows away here. A
+    // reader left paused (hono/body-limit's, past its limit) would hold the kept-alive connection
+    // until its timeout: with the answer out, nothing it reads can matter, so it is detached.
+    if (this.req.readableFlowing === false) this.req.removeAllListeners('data')
     if (this.req.readableFlowing !== true && this.req.listenerCount('data') === 0) this.req.resume()
     this.arm()
   }
