@@ -30,6 +30,9 @@ export const topicKeys = (prefix: string, topic: string): TopicKeys => {
 export const publishKeyOf = (prefix: string, topic: string, key: string): string =>
   `${prefix}{${topic}}:k:${key}`
 
+/** The string holding one snapshot (`saveSnapshot`), in a slot of its own. */
+export const snapshotKeyOf = (prefix: string, key: string): string => `${prefix}snapshot:{${key}}`
+
 /** The sorted set of live nodes (score: when each one's heartbeat expires), one key in one slot. */
 export const nodesKey = (prefix: string): string => `${prefix}{nodes}`
 

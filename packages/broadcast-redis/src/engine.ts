@@ -7,6 +7,7 @@ import {
   originField,
   parseVolatile,
   publishKeyOf,
+  snapshotKeyOf,
   storedAt,
   toMember,
   topicKeys,
@@ -208,6 +209,22 @@ export const redisEngine = (options: RedisEngineOptions = {}): RedisEngine => {
       const commands = await pubsubCommands()
       const subscriber = await connections.subscriber()
       await (commands.sharded ? subscriber?.sunsubscribe(k.channel) : subscriber?.unsubscribe(k.channel))
+    },
+    async loadSnapshot(key) {
+      try {
+        const { client } = await ready()
+        return (await client.get(snapshotKeyOf(prefix, key))) ?? undefined
+      } catch (err) {
+        throw unavailable(err)
+      }
+    },
+    async saveSnapshot(key, value) {
+      try {
+        const { client } = await ready()
+        await client.set(snapshotKeyOf(prefix, key), value)
+      } catch (err) {
+        throw unavailable(err)
+      }
     },
     async historyLength(topic) {
       try {

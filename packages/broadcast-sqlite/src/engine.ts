@@ -158,6 +158,14 @@ export const sqliteEngine = (options: SqliteEngineOptions): SqliteEngine => {
       assertOpen()
       return store.count(topic, Date.now() - history.ttlMs)
     },
+    async loadSnapshot(key) {
+      assertOpen()
+      return store.snapshot(key)
+    },
+    async saveSnapshot(key, value) {
+      assertOpen()
+      store.saveSnapshot(key, value)
+    },
     ...presence.engineMethods(assertOpen),
     async close() {
       if (closed) return

@@ -93,6 +93,10 @@ export class Store {
       ),
       dropTopic: db.prepare<[string]>('DELETE FROM topics WHERE name = ?'),
       total: db.prepare<[], { bytes: number | null }>('SELECT sum(bytes) AS bytes FROM topics'),
+      snapshot: db.prepare<[string], { value: string }>('SELECT value FROM snapshots WHERE key = ?'),
+      saveSnapshot: db.prepare<[string, string, number]>(
+        'INSERT OR REPLACE INTO snapshots (key, value, saved_at) VALUES (?, ?, ?)',
+      ),
     }
     this.totalBytes = this.statements.total.get()?.bytes ?? 0
   }
@@ -107,6 +111,15 @@ export class Store {
   position(topic: string): StreamPosition {
     const row = this.statements.topic.get(topic)
     return row ? { epoch: row.epoch, offset: row.last_offset } : { epoch: this.epochOf(topic), offset: 0 }
+  }
+
+  /** The snapshot kept under `key`, if any. */
+  snapshot(key: string): string | undefined {
+    return this.statements.snapshot.get(key)?.value
+  }
+
+  saveSnapshot(key: string, value: string): void {
+    this.statements.saveSnapshot.run(key, value, Date.now())
   }
 
   /** How many of the topic's messages are not older than `notBefore` (ms). */

@@ -31,7 +31,15 @@ export const validated = (
   return result instanceof Promise ? result.then(settle) : settle(result)
 }
 
+/** Names (topics and method names) a plugin owns: its authorizer decides for them. */
+interface Owner<User> {
+  readonly prefix: string
+  readonly authorize: Authorizer<User>
+}
+
 export class Access<User> {
+  private readonly owners: Owner<User>[] = []
+
   constructor(
     private readonly authorize: Authorizer<User> | undefined,
     readonly maxTopicLength: number,
@@ -48,7 +56,7 @@ export class Access<User> {
       throw new FlumenError('BAD_REQUEST', `topic is longer than ${this.maxTopicLength} characters`)
     if (invalidTopicCharacters.test(topic))
       throw new FlumenError('BAD_REQUEST', 'topic contains control characters')
-    if (this.contract && !this.allowUnknownTopics && !this.contract.match(topic))
+    if (this.contract && !this.allowUnknownTopics && !this.contract.match(topic) && !this.ownerOf(topic))
       throw new FlumenError('FORBIDDEN', `${topic} is not a topic of the contract`)
     return topic
   }
@@ -62,12 +70,41 @@ export class Access<User> {
     return this.contract?.match(topic)?.spec
   }
 
-  /** Asks the authorizer; FORBIDDEN unless it answers true (a throw is logged and refuses). */
+  /**
+   * Hands the names starting with `prefix` to a plugin's authorizer (`hub.own`); returns the
+   * function that gives them back.
+   */
+  own(prefix: string, authorize: Authorizer<User>): () => void {
+    if (typeof prefix !== 'string' || prefix.length === 0)
+      throw new Error('hub.own: prefix must be a non-empty string')
+    if (typeof authorize !== 'function') throw new Error('hub.own: authorize must be a function')
+    const clash = this.owners.find((o) => o.prefix.startsWith(prefix) || prefix.startsWith(o.prefix))
+    if (clash) throw new Error(`hub.own: ${prefix} overlaps ${clash.prefix}, owned already`)
+    const owner = { prefix, authorize }
+    this.owners.push(owner)
+    return () => {
+      const at = this.owners.indexOf(owner)
+      if (at >= 0) this.owners.splice(at, 1)
+    }
+  }
+
+  /** The plugin owning a topic or method name, if one does. */
+  ownerOf(name: string): Owner<User> | undefined {
+    for (const owner of this.owners) if (name.startsWith(owner.prefix)) return owner
+    return undefined
+  }
+
+  /**
+   * Asks the authorizer (a plugin's, for a name it owns); FORBIDDEN unless it answers true (a
+   * throw is logged and refuses).
+   */
   async requireAllowed(state: PeerState<User>, action: HubAction, topic: string): Promise<void> {
-    if (!this.authorize) return
+    const authorize =
+      this.owners.length > 0 ? (this.ownerOf(topic)?.authorize ?? this.authorize) : this.authorize
+    if (!authorize) return
     let allowed: boolean
     try {
-      allowed = await this.authorize({ user: state.user, action, topic, peer: state.peer })
+      allowed = await authorize({ user: state.user, action, topic, peer: state.peer })
     } catch (err) {
       this.logError(err)
       allowed = false

@@ -110,6 +110,15 @@ export interface Engine {
    * next publish: an upper bound there.
    */
   historyLength?(topic: string): Promise<number>
+  /**
+   * The snapshot kept under `key`, or undefined. Snapshots are state built from a topic that must
+   * outlive its history window (`@flumen/yjs` keeps each document's), kept beside the streams with no
+   * age bound, as durable as the engine (memory: the process; SQLite: the file; Redis: its
+   * persistence). Optional, with `saveSnapshot`: an engine without them keeps nothing past the window.
+   */
+  loadSnapshot?(key: string): Promise<string | undefined>
+  /** Keeps `value` under `key`, replacing what was there. */
+  saveSnapshot?(key: string, value: string): Promise<void>
   presenceAdd(topic: string, member: PresenceMember): Promise<void>
   presenceRemove(topic: string, connectionId: string): Promise<void>
   presenceList(topic: string): Promise<readonly PresenceMember[]>

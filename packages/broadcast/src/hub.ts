@@ -18,6 +18,8 @@ import type {
 import type { Engine, HistoryOptions } from './engine.js'
 import type { HubSnapshot } from './inspection.js'
 import { disconnect, snapshotOf } from './inspection.js'
+import type { Listening, TopicListener } from './listen.js'
+import { listen } from './listen.js'
 import { memoryEngine } from './memory-engine.js'
 import type { CallContext, MethodHandler, MethodOptions } from './methods.js'
 import { Methods } from './methods.js'
@@ -226,6 +228,21 @@ export interface Hub<User = unknown, C extends AnyContract | undefined = undefin
     since?: StreamPosition,
   ): Promise<{ recovered: boolean; position: StreamPosition }>
   unsubscribe(peer: Peer<User>, topic: string): Promise<void>
+  /**
+   * Reads a topic from server code, without a connection and outside presence: `onMessage` gets the
+   * messages after `since` (none without it), then every live one from any node, in offset order, with
+   * no gap or duplicate between the two; `onVolatile` the volatile ones; `onPresence` every join and
+   * leave (per connection). For plugins that keep state from a topic (`@flumen/yjs`). What a handler
+   * throws is logged. Resolves once the history is read; `close()` stops.
+   */
+  listen(topic: string, listener: TopicListener, options?: { since?: StreamPosition }): Promise<Listening>
+  /**
+   * Hands the topics and method names that start with `prefix` to a plugin: `authorize` decides every
+   * subscribe, publish and call of theirs instead of the hub's authorizer, and a contract need not name
+   * them (`@flumen/yjs` owns `doc:` and `yjs.`). Prefixes may not overlap. Returns the function that
+   * gives them back.
+   */
+  own(prefix: string, authorize: Authorizer<User>): () => void
   /** Users present in a topic (one entry per user). */
   presence(topic: string): Promise<unknown[]>
   /**
@@ -317,7 +334,7 @@ export const createHub = <User = unknown, C extends AnyContract | undefined = un
     contract,
     options.allowUnknownTopics ?? false,
   )
-  const methods = new Methods<User>(callTimeoutMs, contract, observers)
+  const methods = new Methods<User>(callTimeoutMs, contract, observers, (name) => !!access.ownerOf(name))
   const subscriptions = new Subscriptions<User>(
     engine,
     topics,
@@ -426,6 +443,9 @@ export const createHub = <User = unknown, C extends AnyContract | undefined = un
       const state = peers.get(peer)
       if (state) await subscriptions.leave(state, topic)
     },
+    listen: (topic, listener, listenOptions = {}) =>
+      listen(engine, topics, access.checkTopic(topic), listener, listenOptions.since),
+    own: (prefix, authorize) => access.own(prefix, authorize),
     presence: async (topic) => membersByUser(await engine.presenceList(access.checkTopic(topic))),
     async presenceStats(topic) {
       const members = await engine.presenceList(access.checkTopic(topic))

@@ -31,6 +31,7 @@ export type {
 } from './hub.js'
 export { createHub } from './hub.js'
 export type { ConnectionInfo, HubSnapshot, TopicInfo } from './inspection.js'
+export type { Listening, TopicListener } from './listen.js'
 export { LocalPresence } from './local-presence.js'
 export { localVolatile } from './local-volatile.js'
 export type { MemoryEngine, MemoryEngineOptions, MemoryEngineStats } from './memory-engine.js'

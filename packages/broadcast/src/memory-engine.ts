@@ -101,6 +101,8 @@ export const memoryEngine = (options: MemoryEngineOptions = {}): MemoryEngine =>
   )
   /** Streams in order of their last publish: the least recent first. */
   const streams = new Map<string, Stream>()
+  /** Snapshots (`saveSnapshot`): they live as long as the process, as the streams do. */
+  const snapshots = new Map<string, string>()
   const subscribed = new Set<string>()
   const base = createId()
   /**
@@ -266,11 +268,20 @@ export const memoryEngine = (options: MemoryEngineOptions = {}): MemoryEngine =>
       expire(stream, Date.now())
       return stream.log.length
     },
+    async loadSnapshot(key) {
+      assertOpen()
+      return snapshots.get(key)
+    },
+    async saveSnapshot(key, value) {
+      assertOpen()
+      snapshots.set(key, value)
+    },
     ...presence.engineMethods(assertOpen),
     async close() {
       closed = true
       clearInterval(sweeper)
       streams.clear()
+      snapshots.clear()
       subscribed.clear()
       presence.clear()
       totalBytes = 0

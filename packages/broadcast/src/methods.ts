@@ -38,6 +38,8 @@ export class Methods<User> {
     private readonly defaultTimeoutMs: number,
     private readonly contract: AnyContract | undefined,
     private readonly observers: Observers,
+    /** Whether a plugin owns the name (`hub.own`): its methods need not be the contract's. */
+    private readonly owned: (name: string) => boolean = () => false,
   ) {}
 
   register(
@@ -51,7 +53,8 @@ export class Methods<User> {
     if (this.methods.has(name)) throw new Error(`hub.method: ${name} is already registered`)
     const declared: Readonly<Record<string, MethodSpec>> = this.contract?.methods ?? {}
     const spec = Object.hasOwn(declared, name) ? declared[name] : undefined
-    if (this.contract && !spec) throw new Error(`hub.method: ${name} is not a method of the contract`)
+    if (this.contract && !spec && !this.owned(name))
+      throw new Error(`hub.method: ${name} is not a method of the contract`)
     if (spec && options.schema) throw new Error(`hub.method: the contract gives ${name} its schema`)
     this.methods.set(name, {
       handler,

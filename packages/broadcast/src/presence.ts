@@ -16,6 +16,8 @@ export interface PresenceDelta {
   /** Connections whose join made their user appear: they get the member list, not their own join. */
   readonly joining: ReadonlySet<string> | undefined
   readonly left: unknown[]
+  /** The connections that actually came and went (a change applied before is not repeated). */
+  readonly connections: { readonly join?: PresenceMember[]; readonly leave?: PresenceMember[] }
 }
 
 /** Applies a change; a user is announced on their first connection and gone with their last. */
@@ -23,9 +25,12 @@ export const applyPresenceChange = (presence: TopicPresence, change: PresenceCha
   const joined: unknown[] = []
   const left: unknown[] = []
   let joining: Set<string> | undefined
+  const came: PresenceMember[] = []
+  const went: PresenceMember[] = []
   for (const member of change.join ?? []) {
     if (presence.connections.has(member.connectionId)) continue
     presence.connections.set(member.connectionId, member)
+    came.push(member)
     const count = presence.users.get(member.userId) ?? 0
     presence.users.set(member.userId, count + 1)
     if (count === 0) {
@@ -35,7 +40,10 @@ export const applyPresenceChange = (presence: TopicPresence, change: PresenceCha
     }
   }
   for (const member of change.leave ?? []) {
-    if (!presence.connections.delete(member.connectionId)) continue
+    const present = presence.connections.get(member.connectionId)
+    if (!present) continue
+    presence.connections.delete(member.connectionId)
+    went.push(present)
     const count = (presence.users.get(member.userId) ?? 1) - 1
     if (count > 0) presence.users.set(member.userId, count)
     else {
@@ -43,7 +51,11 @@ export const applyPresenceChange = (presence: TopicPresence, change: PresenceCha
       left.push(member.info)
     }
   }
-  return { joined, joining, left }
+  const connections = {
+    ...(came.length > 0 && { join: came }),
+    ...(went.length > 0 && { leave: went }),
+  }
+  return { joined, joining, left, connections }
 }
 
 /** One entry per user (the info of their first connection), in order of arrival. */

@@ -45,6 +45,21 @@ export interface TopicState<User> extends TopicPresence {
   last: EngineMessage | undefined
   /** Resolves once the engine delivers the topic to this node (and its presence is loaded). */
   readonly ready: Promise<void>
+  /** Server code reading the topic (`hub.listen`), each with the messages held while it recovers. */
+  readonly listeners: Map<TopicListener, EngineMessage[] | undefined>
+}
+
+/** Server code that reads a topic's messages without a connection (`hub.listen`). */
+export interface TopicListener {
+  /** A stored message, in offset order: first those after `since`, then live ones. */
+  onMessage(message: EngineMessage): void
+  /** A volatile message, while live. */
+  onVolatile?(message: VolatileMessage): void
+  /**
+   * Connections that joined or left the topic's presence, on any node (each once, `connectionId`
+   * included). Those present before the listener came are not reported.
+   */
+  onPresence?(change: PresenceChange): void
 }
 
 /** Counters the topics add to (the hub's stats). */
@@ -127,6 +142,7 @@ export class Topics<User> {
       last: undefined,
       connections: new Map(),
       users: new Map(),
+      listeners: new Map(),
       ready: this.engine.subscribe(name).then(async () => {
         if (this.withPresence) this.onPresence({ topic: name, join: await this.engine.presenceList(name) })
       }),
@@ -138,7 +154,13 @@ export class Topics<User> {
 
   /** Forgets the topic (and unsubscribes at the engine) once nobody here reads it. */
   release(topic: TopicState<User>): void {
-    if (topic.live.size > 0 || topic.recovering.size > 0 || this.topics.get(topic.name) !== topic) return
+    if (
+      topic.live.size > 0 ||
+      topic.recovering.size > 0 ||
+      topic.listeners.size > 0 ||
+      this.topics.get(topic.name) !== topic
+    )
+      return
     this.topics.delete(topic.name)
     this.engine.unsubscribe(topic.name).catch(this.logError)
   }
@@ -186,6 +208,7 @@ export class Topics<User> {
     const delivery = deliveryOf(message, topic.topicJson, withDeltas ? topic.last : undefined)
     topic.last = withDeltas ? message : undefined
     if (topic.recovering.size > 0) for (const pending of topic.recovering.values()) pending.push(delivery)
+    if (topic.listeners.size > 0) this.tellListeners(topic, message)
     if (topic.live.size === 0) return
     const queued = topic.batch !== undefined || topic.volatileBatch !== undefined
     // A volatile message came first this turn: it goes first, the batch starts again after it.
@@ -210,7 +233,10 @@ export class Topics<User> {
    */
   readonly onVolatile = (message: VolatileMessage): void => {
     const topic = this.topics.get(message.topic)
-    if (!topic || topic.live.size === 0) return
+    if (!topic) return
+    for (const [listener, pending] of topic.listeners)
+      if (pending === undefined && listener.onVolatile) this.guarded(() => listener.onVolatile!(message))
+    if (topic.live.size === 0) return
     const entry = {
       frame: prepareFrame(volatileEnvelope(message, topic.topicJson), { volatile: true }),
       origin: message.origin,
@@ -259,9 +285,29 @@ export class Topics<User> {
   readonly onPresence = (change: PresenceChange): void => {
     const topic = this.topics.get(change.topic)
     if (!topic) return
-    const { joined, joining, left } = applyPresenceChange(topic, change)
+    const { joined, joining, left, connections } = applyPresenceChange(topic, change)
     this.announce(topic, 'join', joined, joining)
     this.announce(topic, 'leave', left, undefined)
+    if (topic.listeners.size === 0 || (!connections.join && !connections.leave)) return
+    const applied: PresenceChange = { topic: change.topic, ...connections }
+    for (const listener of topic.listeners.keys())
+      if (listener.onPresence) this.guarded(() => listener.onPresence!(applied))
+  }
+
+  /** A stored message to the topic's listeners: held for those still recovering. */
+  private tellListeners(topic: TopicState<User>, message: EngineMessage): void {
+    for (const [listener, pending] of topic.listeners)
+      if (pending) pending.push(message)
+      else this.guarded(() => listener.onMessage(message))
+  }
+
+  /** Runs server code of a listener: what it throws is logged, never the delivery's problem. */
+  guarded(run: () => void): void {
+    try {
+      run()
+    } catch (err) {
+      this.logError(err)
+    }
   }
 
   private announce(

@@ -156,6 +156,19 @@ export const describeEngineConformance = (harness: EngineHarness): void => {
       expect(kept).toBeLessThanOrEqual(5)
     })
 
+    it('keeps snapshots beside the streams, when it can (loadSnapshot, saveSnapshot)', async () => {
+      const engine = await create(2)
+      if (!engine.loadSnapshot || !engine.saveSnapshot) return
+      const key = freshTopic()
+      expect(await engine.loadSnapshot(key)).toBeUndefined()
+      await engine.saveSnapshot(key, 'first')
+      await engine.saveSnapshot(key, 'second, with {"json": true} and ✓')
+      // Past the history window of its topic, a snapshot stays.
+      for (let i = 1; i <= 5; i++) await engine.publish(key, String(i))
+      expect(await engine.loadSnapshot(key)).toBe('second, with {"json": true} and ✓')
+      expect(await engine.loadSnapshot(`${key}-other`)).toBeUndefined()
+    })
+
     it('recovers the first messages of a topic from the position it had before any', async () => {
       const engine = await create()
       const topic = freshTopic()
