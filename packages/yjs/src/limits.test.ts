@@ -1,0 +1,213 @@
+import { once } from 'node:events'
+import { waitFor } from '@flumen/testing'
+import { afterEach, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import * as Y from 'yjs'
+import type { Editor, TestNode } from './editors.fixture.js'
+import { converged, openEditor, startNode } from './editors.fixture.js'
+import { encodeBase64, encodeSyncMessage } from './wire.js'
+
+const cleanups: (() => unknown)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+const node = async (...args: Parameters<typeof startNode>): Promise<TestNode> => {
+  const started = await startNode(...args)
+  cleanups.push(() => started.close())
+  return started
+}
+
+const editor = async (url: string, user: string, document?: string): Promise<Editor> => {
+  const opened = await openEditor(url, user, document)
+  cleanups.push(() => opened.close())
+  await opened.provider.whenSynced()
+  return opened
+}
+
+type Json = Record<string, unknown>
+
+/** A raw protocol client, as an attacker writes one: each request resolves with its reply. */
+const raw = async (url: string, user: string): Promise<(message: Json) => Promise<Json>> => {
+  const socket = new WebSocket(`${url}?user=${user}`, 'flumen.v1')
+  cleanups.push(() => socket.terminate())
+  await once(socket, 'open')
+  let id = 0
+  return (message) =>
+    new Promise((resolve) => {
+      const mine = ++id
+      const onMessage = (data: Buffer): void => {
+        const reply = JSON.parse(data.toString()) as Json
+        if (reply.id !== mine) return
+        socket.off('message', onMessage)
+        resolve(reply)
+      }
+      socket.on('message', onMessage)
+      socket.send(JSON.stringify({ ...message, id: mine }))
+    })
+}
+
+const updateOf = (edit: (doc: Y.Doc) => void): Uint8Array => {
+  const doc = new Y.Doc()
+  edit(doc)
+  return Y.encodeStateAsUpdate(doc)
+}
+
+describe('who may read and write a document', () => {
+  it('a reader gets the text and its updates but cannot change it; a stranger gets nothing', async () => {
+    const { url, docs } = await node({
+      yjs: {
+        authorize: ({ user }) => (user.id === 'ada' ? 'write' : user.id === 'viewer' ? 'read' : 'none'),
+      },
+    })
+    const ada = await editor(url, 'ada')
+    ada.text.insert(0, 'by ada')
+    const viewer = await editor(url, 'viewer')
+    expect(viewer.text.toString()).toBe('by ada')
+    expect(viewer.provider.writable).toBe(false)
+    ada.text.insert(6, ', live')
+    await converged([ada, viewer], 'by ada, live')
+    // The viewer's local edit stays local; its direct update call is refused.
+    viewer.text.insert(0, 'HACKED ')
+    const call = await raw(url, 'viewer')
+    expect(
+      await call({
+        type: 'call',
+        method: 'yjs.update',
+        data: {
+          doc: 'notes',
+          message: encodeBase64(
+            encodeSyncMessage(
+              'update',
+              updateOf((d) => d.getText('text').insert(0, 'x')),
+            ),
+          ),
+        },
+      }),
+    ).toMatchObject({ type: 'error', code: 'FORBIDDEN' })
+    // Nobody publishes to a document's topic directly, writer or not.
+    expect(await call({ type: 'publish', topic: 'doc:notes', data: { u: 'AAA=' } })).toMatchObject({
+      code: 'FORBIDDEN',
+    })
+    const fresh = await editor(url, 'ada')
+    expect(fresh.text.toString()).toBe('by ada, live')
+    expect(ada.text.toString()).toBe('by ada, live')
+    // A stranger can neither sync nor subscribe.
+    const stranger = await raw(url, 'mallory')
+    const step1 = encodeBase64(encodeSyncMessage('step1', Y.encodeStateVector(new Y.Doc())))
+    expect(
+      await stranger({ type: 'call', method: 'yjs.sync', data: { doc: 'notes', message: step1 } }),
+    ).toMatchObject({
+      code: 'FORBIDDEN',
+    })
+    expect(await stranger({ type: 'subscribe', topic: 'doc:notes' })).toMatchObject({ code: 'FORBIDDEN' })
+    expect(docs.stats.refused).toBeGreaterThanOrEqual(1)
+  })
+})
+
+describe('bad input', () => {
+  it('refuses malformed, oversized and too frequent updates, and the document stays whole', async () => {
+    const { url, logged } = await node({
+      yjs: { maxUpdateBytes: 4096, maxDocumentBytes: 32 * 1024, maxUpdatesPerSecond: 20 },
+    })
+    const ada = await editor(url, 'ada')
+    ada.text.insert(0, 'intact')
+    const call = await raw(url, 'mallory')
+    const update = (message: unknown): Promise<Json> =>
+      call({ type: 'call', method: 'yjs.update', data: { doc: 'notes', message } })
+    const garbage = new Uint8Array(64).map((_, i) => (i * 37) % 256)
+    const cases: [unknown, string][] = [
+      ['not base64!', 'BAD_REQUEST'],
+      [encodeBase64(garbage), 'BAD_REQUEST'],
+      [encodeBase64(encodeSyncMessage('update', garbage)), 'BAD_REQUEST'],
+      [encodeBase64(encodeSyncMessage('step1', Y.encodeStateVector(new Y.Doc()))), 'BAD_REQUEST'],
+      [42, 'BAD_REQUEST'],
+      [
+        encodeBase64(
+          encodeSyncMessage(
+            'update',
+            updateOf((d) => d.getText('text').insert(0, 'x'.repeat(8000))),
+          ),
+        ),
+        'TOO_LARGE',
+      ],
+    ]
+    for (const [message, code] of cases) expect(await update(message)).toMatchObject({ type: 'error', code })
+    expect(
+      await call({ type: 'call', method: 'yjs.update', data: { doc: '../../etc', message: 'AAA=' } }),
+    ).toMatchObject({
+      code: 'BAD_REQUEST',
+    })
+    // Up to the document's size, then refused; what it held stays.
+    let tooLarge: Json | undefined
+    for (let i = 0; i < 15 && !tooLarge; i++) {
+      const reply = await update(
+        encodeBase64(
+          encodeSyncMessage(
+            'update',
+            updateOf((d) => d.getText(`big${i}`).insert(0, 'y'.repeat(3500))),
+          ),
+        ),
+      )
+      if (reply.type === 'error') tooLarge = reply
+    }
+    expect(tooLarge).toMatchObject({ code: 'TOO_LARGE' })
+    // Many small valid updates: past the document's rate, refused, none of them harmful.
+    const replies = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        update(
+          encodeBase64(
+            encodeSyncMessage(
+              'update',
+              updateOf((d) => d.getText('other').insert(0, `${i}`)),
+            ),
+          ),
+        ),
+      ),
+    )
+    expect(replies.filter((r) => r.code === 'RATE_LIMITED').length).toBeGreaterThan(0)
+    const late = await editor(url, 'bob')
+    expect(late.text.toString()).toBe('intact')
+    expect(ada.text.toString()).toBe('intact')
+    expect(logged).toEqual([])
+  })
+
+  it('keeps awareness states to the connection that made them', async () => {
+    const { url } = await node()
+    const ada = await editor(url, 'ada')
+    ada.provider.awareness!.setLocalStateField('name', 'Ada')
+    const bob = await editor(url, 'bob')
+    await waitFor(() => bob.provider.awareness!.getStates().get(ada.doc.clientID)?.name === 'Ada')
+    // Mallory forges an update for Ada's client id.
+    const call = await raw(url, 'mallory')
+    expect(await call({ type: 'subscribe', topic: 'doc:notes' })).toMatchObject({ type: 'ack' })
+    const forged = new Uint8Array([1, ...varUint(ada.doc.clientID), 99, ...jsonString({ name: 'Mallory' })])
+    expect(
+      await call({
+        type: 'call',
+        method: 'yjs.awareness',
+        data: { doc: 'notes', update: encodeBase64(forged) },
+      }),
+    ).toMatchObject({ code: 'FORBIDDEN' })
+    expect(
+      await call({ type: 'call', method: 'yjs.awareness', data: { doc: 'notes', update: 'AQ==' } }),
+    ).toMatchObject({ code: 'BAD_REQUEST' })
+    expect(bob.provider.awareness!.getStates().get(ada.doc.clientID)?.name).toBe('Ada')
+  })
+})
+
+/** lib0's variable-length unsigned integer. */
+const varUint = (value: number): number[] => {
+  const bytes: number[] = []
+  while (value > 127) {
+    bytes.push((value & 127) | 128)
+    value = Math.floor(value / 128)
+  }
+  bytes.push(value)
+  return bytes
+}
+
+const jsonString = (value: unknown): number[] => {
+  const bytes = [...new TextEncoder().encode(JSON.stringify(value))]
+  return [...varUint(bytes.length), ...bytes]
+}
