@@ -32,6 +32,7 @@ const publicPackages = [
   '@flumen/contract',
   '@flumen/metrics',
   '@flumen/inspector',
+  '@flumen/yjs',
   'create-flumen',
 ]
 
@@ -267,6 +268,7 @@ describe('release rehearsal', () => {
       'uploads',
       'metrics',
       'inspector',
+      'yjs',
     ]
     for (const dir of servers) await prepare(dir)
     await prepare('client')

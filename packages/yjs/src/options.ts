@@ -27,8 +27,9 @@ export interface SnapshotPolicy {
 
 // biome-ignore lint/suspicious/noExplicitAny: the hub's user type is the app's; any hub fits
 export interface YjsOptions<User = any> {
-  /** The hub whose WebSocket route clients use; its engine keeps the documents. */
-  hub: Hub<User>
+  /** The hub whose WebSocket route clients use (with a contract or without); its engine keeps the documents. */
+  // biome-ignore lint/suspicious/noExplicitAny: any contract: documents and their methods are not the contract's
+  hub: Hub<User, any>
   /**
    * What a user may do with a document (`'write'`, `'read'`, `'none'`), asked on every sync and
    * subscribe; a refusal is `FORBIDDEN`. A throw is logged and counts as `'none'`.
@@ -97,7 +98,8 @@ export const yjsDefaults = {
 
 /** Checks the options up front (a plain Error naming the option) and fills in the defaults. */
 export const resolveYjsOptions = <User>(options: YjsOptions<User>): ResolvedYjsOptions<User> => {
-  const hub = options?.hub
+  // Typed without a contract: the plugin's own names are not the contract's (`hub.own`).
+  const hub = options?.hub as Hub<User> | undefined
   if (!hub || typeof hub.listen !== 'function' || typeof hub.method !== 'function')
     throw new Error('yjs: hub must be a hub of @flumen/broadcast (createHub)')
   if (options.authorize !== undefined && typeof options.authorize !== 'function')

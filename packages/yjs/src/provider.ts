@@ -44,11 +44,14 @@ export interface YjsProvider {
 
 /** Binds `doc` to the hub's document `id` over `client` (a `createClient` of @flumen/client). */
 export const yjsProvider = (
-  client: Client,
+  // biome-ignore lint/suspicious/noExplicitAny: a client with any contract (or none): documents are not the contract's
+  typedClient: Client<any>,
   id: string,
   doc: Y.Doc,
   options: YjsProviderOptions = {},
 ): YjsProvider => {
+  // At runtime a contract leaves the names it does not know unchecked: `doc:` topics and `yjs.` methods.
+  const client = typedClient as Client
   const topic = topicOf(id)
   const awareness = options.awareness === false ? undefined : (options.awareness ?? new Awareness(doc))
   const ownAwareness = options.awareness === undefined

@@ -81,4 +81,20 @@ describe('Yjs documents over the hub', () => {
     await waitFor(() => !bob.provider.awareness!.getStates().has(ada.doc.clientID), 3_000)
     await waitFor(() => !cy.provider.awareness!.getStates().has(ada.doc.clientID), 3_000)
   })
+
+  it('loads a document once per node, unloads it when idle after a snapshot, and loads it again', async () => {
+    const { url, docs, hub } = await node({ yjs: { idleMs: 200 } })
+    const [ada, bob] = await Promise.all([editor(url, 'ada'), editor(url, 'bob')])
+    expect(docs.stats.loaded).toBe(1)
+    ada.text.insert(0, 'kept')
+    await converged([ada, bob], 'kept')
+    await ada.close()
+    await bob.close()
+    await waitFor(() => docs.stats.loaded === 0, 3_000)
+    expect(docs.stats.snapshots).toBe(1)
+    expect(hub.stats.topics).toBe(0) // the node let go of the topic too
+    const cy = await editor(url, 'cy')
+    expect(cy.text.toString()).toBe('kept')
+    expect(docs.stats.loaded).toBe(1)
+  })
 })
