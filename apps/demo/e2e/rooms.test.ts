@@ -508,6 +508,54 @@ describe.skipIf(!hasChromium)('Flumen Rooms in Chromium', () => {
     await kay.context().close()
   }, 60_000)
 
+  it('two people type in the room’s shared notes at once and end with the same text', async () => {
+    const lea = await signIn('lea')
+    await lea.fill('#room-name', 'notes-room')
+    await lea.press('#room-name', 'Enter')
+    const max = await signIn('max')
+    await max.fill('#room-name', 'notes-room')
+    await max.press('#room-name', 'Enter')
+    for (const page of [lea, max]) await page.waitForSelector('#notes:not([disabled])', { timeout: 10_000 })
+    // Both type into the same textarea at the same time, keystroke by keystroke.
+    await lea.click('#notes')
+    await max.click('#notes')
+    await Promise.all([
+      lea.keyboard.type('Lea writes this line. ', { delay: 15 }),
+      max.keyboard.type('Max adds his own. ', { delay: 15 }),
+    ])
+    const notesOf = (page: Page): Promise<string> =>
+      page.$eval('#notes', (area) => (area as HTMLTextAreaElement).value)
+    await waitFor(async () => (await notesOf(lea)) === (await notesOf(max)), 10_000, 'the notes differ')
+    const text = await notesOf(lea)
+    expect(text).toHaveLength('Lea writes this line. '.length + 'Max adds his own. '.length)
+    for (const word of ['Lea', 'writes', 'line.', 'Max', 'adds', 'own.']) expect(text).toContain(word)
+    // Each sees the other in the notes' awareness.
+    await lea.waitForFunction(() => document.querySelector('#notes-who')?.textContent?.includes('max'))
+    await max.waitForFunction(() => document.querySelector('#notes-who')?.textContent?.includes('lea'))
+    await lea.screenshot({ path: join(artifacts, '20-notes.png') })
+    // A newcomer loads what they wrote; when one leaves, the other stops seeing them.
+    const ned = await signIn('ned')
+    await ned.fill('#room-name', 'notes-room')
+    await ned.press('#room-name', 'Enter')
+    await ned.waitForFunction(
+      (wanted) => (document.querySelector('#notes') as HTMLTextAreaElement).value === wanted,
+      text,
+      {
+        timeout: 10_000,
+      },
+    )
+    await max.context().close()
+    await lea.waitForFunction(
+      () => !document.querySelector('#notes-who')?.textContent?.includes('max'),
+      undefined,
+      {
+        timeout: 10_000,
+      },
+    )
+    await lea.context().close()
+    await ned.context().close()
+  }, 60_000)
+
   it('is usable by keyboard and at 390 px, with no accessibility violations axe finds', async () => {
     const axe = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
     const audit = async (page: Page, name: string): Promise<void> => {
@@ -556,7 +604,7 @@ describe.skipIf(!hasChromium)('Flumen Rooms in Chromium', () => {
   it('measures the page: bundle sizes and the time to the first message after load', async () => {
     const sizes: Record<string, { min: number; gzip: number }> = {}
     const texts: Record<string, string> = {}
-    for (const path of ['/app.js', '/charts.js', '/styles.css']) {
+    for (const path of ['/app.js', '/charts.js', '/notes.js', '/styles.css']) {
       const bytes = Buffer.from(await (await fetch(`${base}${path}`)).arrayBuffer())
       sizes[path] = { min: bytes.length, gzip: gzipSync(bytes).length }
       texts[path] = bytes.toString()
@@ -580,6 +628,9 @@ describe.skipIf(!hasChromium)('Flumen Rooms in Chromium', () => {
     // uPlot is in the charts' script only: the first load does not carry it.
     expect(texts['/charts.js']).toContain('u-legend')
     expect(texts['/app.js']).not.toContain('u-legend')
+    // Neither is Yjs: the room's notes load it once the room shows.
+    expect(texts['/notes.js']).toContain('Yjs was already imported')
+    expect(texts['/app.js']).not.toContain('Yjs was already imported')
     expect(timing.firstMessage).toBeGreaterThan(0)
     await page.context().close()
   }, 60_000)

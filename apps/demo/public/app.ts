@@ -9,6 +9,7 @@ import { check } from '@flumen/contract'
 import type { Contract, DashboardTick, DirectoryEvent, RoomEvent, RoomLineEvent } from '../src/contract.js'
 import { contract } from '../src/contract.js'
 import type { Charts } from './charts.js'
+import type { RoomNotes } from './notes.js'
 
 /** A signed-in user, as the session API and presence name them. */
 interface User {
@@ -429,9 +430,34 @@ const joinRoom = (name: string, show = true): void => {
   else renderRooms()
 }
 
+/** The notes' module (Yjs and its binding): loaded after the page shows, as the charts are. */
+const notesModule = '/notes.js'
+let notesLoading: Promise<typeof import('./notes.js')> | undefined
+let notes: RoomNotes | undefined
+let notesRoom: string | undefined
+
+/** Opens the shared notes of the room on screen, closing the last room's. */
+const showNotes = (name: string): void => {
+  if (notesRoom === name) return
+  notesRoom = name
+  notes?.close()
+  notes = undefined
+  notesLoading ??= import(notesModule) as Promise<typeof import('./notes.js')>
+  notesLoading.then(
+    ({ openNotes }) => {
+      if (notesRoom === name) notes = openNotes(client, name, me, $('notes') as HTMLTextAreaElement, $('notes-who'))
+    },
+    () => {
+      notesLoading = undefined // the next room switch tries again
+      ;($('notes') as HTMLTextAreaElement).placeholder = 'The notes could not load: reload the page.'
+    },
+  )
+}
+
 const switchRoom = (name: string): void => {
   if (name !== currentRoom) typingSignal.stopped()
   currentRoom = name
+  showNotes(name)
   const room = rooms.get(name)
   if (room) room.unread = 0
   $('room-title').textContent = `# ${name}`

@@ -12,6 +12,7 @@ import { inspector } from '@flumen/inspector'
 import { flumenMetrics, flumenTracing } from '@flumen/metrics'
 import type { StoredFile, UploadEvent, UploadsRoute } from '@flumen/uploads'
 import { diskStorage, download, tus, uploads } from '@flumen/uploads'
+import { yjs } from '@flumen/yjs'
 import type { Context, Hono, MiddlewareHandler } from 'hono'
 import { basicAuth } from 'hono/basic-auth'
 import { bodyLimit } from 'hono/body-limit'
@@ -99,6 +100,12 @@ export const buildDemo = (config: DemoConfig): Demo => {
     },
   })
   const storage = diskStorage({ dir: join(config.dataDir, 'files') })
+  // Each room has shared notes: the Yjs document `room-<name>`, which everyone signed in may edit.
+  const notes = yjs({
+    hub,
+    authorize: ({ document }) =>
+      document.startsWith('room-') && namePattern.test(document.slice('room-'.length)) ? 'write' : 'none',
+  })
 
   // Metrics (Prometheus text format).
   const registry = new Registry()
@@ -345,6 +352,7 @@ export const buildDemo = (config: DemoConfig): Demo => {
   app.get('/', (c) => assets.html(c))
   app.get('/app.js', (c) => assets.script(c, 'app'))
   app.get('/charts.js', (c) => assets.script(c, 'charts'))
+  app.get('/notes.js', (c) => assets.script(c, 'notes'))
   app.get('/styles.css', (c) => assets.styles(c))
 
   // The inspector, for the admin user only (HTTP Basic auth), when ADMIN_PASSWORD is set.
@@ -372,5 +380,6 @@ export const buildDemo = (config: DemoConfig): Demo => {
     roomActivity,
   })
 
-  return { app, hub, plugins: [hub, dashboard, roomActivity] }
+  // The notes after the hub: they save their snapshots before the engine closes.
+  return { app, hub, plugins: [hub, notes, dashboard, roomActivity] }
 }

@@ -8,8 +8,11 @@ const tsconfig = fileURLToPath(new URL('../public/tsconfig.json', import.meta.ur
 // `npm run build` bundles the page next to the compiled server (dist/public/app.js and charts.js);
 // from source (npm run dev, the tests) it is bundled with esbuild on first request.
 const prebuiltDir = fileURLToPath(new URL('./public/', import.meta.url))
-/** The page's scripts: the page, and the dashboard's charts it loads once the dashboard streams. */
-const entries = ['app', 'charts'] as const
+/**
+ * The page's scripts: the page, the dashboard's charts it loads once the dashboard streams, and the
+ * room's shared notes (Yjs) it loads once a room shows.
+ */
+const entries = ['app', 'charts', 'notes'] as const
 type Entry = (typeof entries)[number]
 // uPlot's own stylesheet, served after the page's.
 const chartStyles = createRequire(import.meta.url).resolve('uplot/dist/uPlot.min.css')
@@ -36,12 +39,13 @@ const bundlePage = async (): Promise<Record<Entry, string>> => {
     logLevel: 'silent',
   })
   const text = (entry: Entry): string => result.outputFiles.find((f) => f.path.endsWith(`/${entry}.js`))!.text
-  return { app: text('app'), charts: text('charts') }
+  return { app: text('app'), charts: text('charts'), notes: text('notes') }
 }
 
 const readPrebuilt = async (): Promise<Record<Entry, string>> => ({
   app: await readFile(`${prebuiltDir}app.js`, 'utf8'),
   charts: await readFile(`${prebuiltDir}charts.js`, 'utf8'),
+  notes: await readFile(`${prebuiltDir}notes.js`, 'utf8'),
 })
 
 // The page's scripts: the prebuilt bundles when there are some, else bundled once on first request.
