@@ -381,6 +381,26 @@ const scenarios: Scenario[] = [
     run: (server) => measured(server, 'ws', hubFanout),
   },
   {
+    id: 'yjs-fanout',
+    title: `Yjs: one writer types into a document, ${quick ? 20 : 50} editors receive every update (8 in flight)`,
+    server: 'yjs',
+    impls: [
+      { id: 'y-websocket', label: "y-websocket's server (@y/websocket-server, reference)" },
+      { id: 'flumen-yjs', label: 'Flumen @flumen/yjs (hub, memory engine)' },
+    ],
+    unit: 'deliveries/s',
+    higherIsBetter: true,
+    opsName: 'delivery',
+    targets: [],
+    run: (server) =>
+      measured(server, 'yjs', {
+        protocol: server.child.spawnargs.includes('flumen-yjs') ? 'flumen' : 'y-websocket',
+        editors: quick ? 20 : 50,
+        window: 8,
+        ...timing,
+      }),
+  },
+  {
     id: 'ws-fanout-delta',
     title: `State document fan-out (${quick ? 300 : 1000} clients, ~10 KB JSON, 4 fields change per publish)`,
     server: 'ws',
