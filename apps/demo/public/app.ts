@@ -445,7 +445,8 @@ const showNotes = (name: string): void => {
   notesLoading ??= import(notesModule) as Promise<typeof import('./notes.js')>
   notesLoading.then(
     ({ openNotes }) => {
-      if (notesRoom === name) notes = openNotes(client, name, me, $('notes') as HTMLTextAreaElement, $('notes-who'))
+      if (notesRoom === name)
+        notes = openNotes(client, name, me, $('notes') as HTMLTextAreaElement, $('notes-who'))
     },
     () => {
       notesLoading = undefined // the next room switch tries again

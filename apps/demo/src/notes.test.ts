@@ -27,7 +27,10 @@ afterEach(async () => {
   await rm(dataDir, { recursive: true, force: true })
 })
 
-const notesOf = async (name: string, room: string): Promise<{ client: Client; text: Y.Text; errors: Error[] }> => {
+const notesOf = async (
+  name: string,
+  room: string,
+): Promise<{ client: Client; text: Y.Text; errors: Error[] }> => {
   const res = await fetch(`${server.url}api/session`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -59,8 +62,8 @@ describe('shared notes of a room', () => {
       `${lea.text.toString()} / ${max.text.toString()}`,
     )
     expect([...lea.errors, ...max.errors]).toEqual([])
-    await expect(
-      lea.client.call('yjs.sync', { doc: 'secret-plans', message: 'AAA=' }),
-    ).rejects.toMatchObject({ code: 'FORBIDDEN' })
+    await expect(lea.client.call('yjs.sync', { doc: 'secret-plans', message: 'AAA=' })).rejects.toMatchObject(
+      { code: 'FORBIDDEN' },
+    )
   })
 })

@@ -3,7 +3,6 @@
 // receives (deliveries/s) and the bytes each one took on the wire (payload).
 import * as Y from 'yjs'
 import { Histogram } from './histogram.js'
-import type { LoadResult } from './protocol.js'
 import { FanoutTracker, measureWindow, runLoad } from './protocol.js'
 import { frame, RawWebSocket } from './raw-ws.js'
 
