@@ -82,6 +82,7 @@ describe.skipIf(!available)('two nodes on a Redis Cluster, with the real client'
     })
     const acked = new Map<string, number[]>(topics.map((topic) => [topic, []]))
     let refused = 0
+    const refusedNumbers: number[] = []
     let published = 0
     const publishing = (async () => {
       while (published < total) {
@@ -92,6 +93,7 @@ describe.skipIf(!available)('two nodes on a Redis Cluster, with the real client'
           acked.get(topic)!.push(n)
         } catch {
           refused++
+          refusedNumbers.push(n)
         }
         if (n % 20 === 0) await new Promise((resolve) => setTimeout(resolve, 1))
       }
@@ -132,13 +134,19 @@ describe.skipIf(!available)('two nodes on a Redis Cluster, with the real client'
     let duplicated = 0
     let outOfOrder = 0
     let resets = 0
+    // The first few out-of-order neighbours, for the failure message: which numbers, and were they refused?
+    const disorder: string[] = []
     for (const reader of readers) {
       for (const topic of topics) {
         const got = reader.received.get(topic)!
         const cut = reader.resets.get(topic)!
         resets += cut.length
         duplicated += got.length - new Set(got).size
-        for (let i = 1; i < got.length; i++) if (got[i]! < got[i - 1]!) outOfOrder++
+        for (let i = 1; i < got.length; i++)
+          if (got[i]! < got[i - 1]!) {
+            outOfOrder++
+            if (disorder.length < 5) disorder.push(`${topic}: ${got[i - 1]} before ${got[i]}`)
+          }
         // Before a reset the app resyncs, so only what came after the last one must be complete.
         const from = cut.length > 0 ? got[cut.at(-1)!]! : -1
         const seen = new Set(got)
@@ -148,7 +156,10 @@ describe.skipIf(!available)('two nodes on a Redis Cluster, with the real client'
     console.log(
       `chaos: ${total} published (${refused} refused while the master was down), ${moves} client moves, failover ${failoverMs} ms; per client and topic: ${lost} lost, ${duplicated} duplicated, ${outOfOrder} out of order, ${resets} resets`,
     )
-    expect({ lost, duplicated, outOfOrder }).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0 })
+    expect(
+      { lost, duplicated, outOfOrder },
+      `out of order: ${disorder.join('; ')}; refused: ${refusedNumbers.join(', ')}`,
+    ).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0 })
     await publisher.close()
     await Promise.all(readers.map((reader) => reader.client.close()))
   }, 120_000)
