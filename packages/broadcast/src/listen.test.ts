@@ -1,18 +1,17 @@
-import { once } from 'node:events'
 import type { FlumenBindings, FlumenServer } from '@flumen/core'
 import { createApp, serve } from '@flumen/core'
+import type { ProtocolClient } from '@flumen/testing'
+import { openProtocolClient } from '@flumen/testing'
 import { afterEach, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
 import type { EngineMessage, Hub, HubOptions, PresenceChange, VolatileMessage } from './index.js'
 import { createHub } from './index.js'
 
 type Env = { Bindings: FlumenBindings; Variables: { user: unknown } }
-type Json = Record<string, unknown>
 
 const servers: FlumenServer[] = []
-const sockets: WebSocket[] = []
+const clients: ProtocolClient[] = []
 afterEach(async () => {
-  for (const socket of sockets.splice(0)) socket.terminate()
+  for (const client of clients.splice(0)) client.close()
   await Promise.all(servers.splice(0).map((server) => server.close({ timeoutMs: 200 })))
 })
 
@@ -30,29 +29,10 @@ const start = async (options: HubOptions = {}): Promise<{ hub: Hub; url: string 
   return { hub, url: `ws://127.0.0.1:${server.port}/ws` }
 }
 
-/** A protocol client that answers each request with its reply. */
-const connect = async (
-  url: string,
-): Promise<{ socket: WebSocket; request(message: Json): Promise<Json> }> => {
-  const socket = new WebSocket(url, 'flumen.v1')
-  sockets.push(socket)
-  await once(socket, 'open')
-  let id = 0
-  return {
-    socket,
-    request: (message) =>
-      new Promise((resolve) => {
-        const mine = ++id
-        const onMessage = (data: Buffer): void => {
-          const reply = JSON.parse(data.toString()) as Json
-          if (reply.id !== mine) return
-          socket.off('message', onMessage)
-          resolve(reply)
-        }
-        socket.on('message', onMessage)
-        socket.send(JSON.stringify({ ...message, id: mine }))
-      }),
-  }
+const connect = async (url: string): Promise<ProtocolClient> => {
+  const client = await openProtocolClient(url)
+  clients.push(client)
+  return client
 }
 
 const until = async (check: () => boolean, timeoutMs = 5_000): Promise<void> => {

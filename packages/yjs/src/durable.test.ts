@@ -4,23 +4,10 @@ import { join } from 'node:path'
 import { redisEngine } from '@flumen/broadcast-redis'
 import { sqliteEngine } from '@flumen/broadcast-sqlite'
 import { requireRedis, sharedRedisUrl, uniquePrefix, waitFor } from '@flumen/testing'
-import { afterEach, describe, expect, it } from 'vitest'
-import type { Editor } from './editors.fixture.js'
-import { converged, openEditor, startNode } from './editors.fixture.js'
+import { describe, expect, it } from 'vitest'
+import { cleanups, converged, editor, startNode } from './editors.fixture.js'
 
 const redisAvailable = await requireRedis()
-
-const cleanups: (() => unknown)[] = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
-
-const editor = async (url: string, user: string): Promise<Editor> => {
-  const opened = await openEditor(url, user)
-  cleanups.push(() => opened.close())
-  await opened.provider.whenSynced()
-  return opened
-}
 
 describe('documents that outlive a node', () => {
   it('on SQLite, a restart after a crash loses no edit: the snapshot and the updates after it', async () => {

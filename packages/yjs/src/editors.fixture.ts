@@ -6,6 +6,7 @@ import { createClient } from '@flumen/client/node'
 import type { FlumenBindings, FlumenServer } from '@flumen/core'
 import { createApp, serve } from '@flumen/core'
 import { waitFor } from '@flumen/testing'
+import { afterEach } from 'vitest'
 import * as Y from 'yjs'
 import type { YjsOptions } from './options.js'
 import type { YjsProvider } from './provider.js'
@@ -110,4 +111,25 @@ export const converged = async (editors: Editor[], expected?: string, timeoutMs 
     `texts differ: ${JSON.stringify(editors.map((e) => e.text.toString()))}`,
   )
   return editors[0]!.text.toString()
+}
+
+/** What a test file opens, closed after each test (newest first). */
+export const cleanups: (() => unknown)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+/** A node closed after the test. */
+export const node = async (...args: Parameters<typeof startNode>): Promise<TestNode> => {
+  const started = await startNode(...args)
+  cleanups.push(() => started.close())
+  return started
+}
+
+/** A synced editor, closed after the test. */
+export const editor = async (url: string, user: string, document?: string): Promise<Editor> => {
+  const opened = await openEditor(url, user, document)
+  cleanups.push(() => opened.close())
+  await opened.provider.whenSynced()
+  return opened
 }

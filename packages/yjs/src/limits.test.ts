@@ -1,50 +1,16 @@
-import { once } from 'node:events'
-import { waitFor } from '@flumen/testing'
-import { afterEach, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
+import { openProtocolClient, waitFor } from '@flumen/testing'
+import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import type { Editor, TestNode } from './editors.fixture.js'
-import { converged, openEditor, startNode } from './editors.fixture.js'
+import { cleanups, converged, editor, node } from './editors.fixture.js'
 import { encodeBase64, encodeSyncMessage } from './wire.js'
-
-const cleanups: (() => unknown)[] = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
-
-const node = async (...args: Parameters<typeof startNode>): Promise<TestNode> => {
-  const started = await startNode(...args)
-  cleanups.push(() => started.close())
-  return started
-}
-
-const editor = async (url: string, user: string, document?: string): Promise<Editor> => {
-  const opened = await openEditor(url, user, document)
-  cleanups.push(() => opened.close())
-  await opened.provider.whenSynced()
-  return opened
-}
 
 type Json = Record<string, unknown>
 
 /** A raw protocol client, as an attacker writes one: each request resolves with its reply. */
 const raw = async (url: string, user: string): Promise<(message: Json) => Promise<Json>> => {
-  const socket = new WebSocket(`${url}?user=${user}`, 'flumen.v1')
-  cleanups.push(() => socket.terminate())
-  await once(socket, 'open')
-  let id = 0
-  return (message) =>
-    new Promise((resolve) => {
-      const mine = ++id
-      const onMessage = (data: Buffer): void => {
-        const reply = JSON.parse(data.toString()) as Json
-        if (reply.id !== mine) return
-        socket.off('message', onMessage)
-        resolve(reply)
-      }
-      socket.on('message', onMessage)
-      socket.send(JSON.stringify({ ...message, id: mine }))
-    })
+  const client = await openProtocolClient(`${url}?user=${user}`)
+  cleanups.push(() => client.close())
+  return (message) => client.request(message)
 }
 
 const updateOf = (edit: (doc: Y.Doc) => void): Uint8Array => {

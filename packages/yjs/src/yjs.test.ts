@@ -1,25 +1,6 @@
 import { waitFor } from '@flumen/testing'
-import { afterEach, describe, expect, it } from 'vitest'
-import type { Editor, TestNode } from './editors.fixture.js'
-import { converged, openEditor, startNode } from './editors.fixture.js'
-
-const cleanups: (() => unknown)[] = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
-
-const node = async (...args: Parameters<typeof startNode>): Promise<TestNode> => {
-  const started = await startNode(...args)
-  cleanups.push(() => started.close())
-  return started
-}
-
-const editor = async (url: string, user: string, document?: string): Promise<Editor> => {
-  const opened = await openEditor(url, user, document)
-  cleanups.push(() => opened.close())
-  await opened.provider.whenSynced()
-  return opened
-}
+import { describe, expect, it } from 'vitest'
+import { converged, editor, node } from './editors.fixture.js'
 
 describe('Yjs documents over the hub', () => {
   it('two and three editors typing at once converge on the same text', async () => {
