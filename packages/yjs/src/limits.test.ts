@@ -1,7 +1,7 @@
-import { openProtocolClient, waitFor } from '@flumen/testing'
+import { leakCheck, openProtocolClient, waitFor } from '@flumen/testing'
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { cleanups, converged, editor, node } from './editors.fixture.js'
+import { cleanups, converged, editor, node, openEditor } from './editors.fixture.js'
 import { encodeBase64, encodeSyncMessage } from './wire.js'
 
 type Json = Record<string, unknown>
@@ -159,6 +159,42 @@ describe('bad input', () => {
       await call({ type: 'call', method: 'yjs.awareness', data: { doc: 'notes', update: 'AQ==' } }),
     ).toMatchObject({ code: 'BAD_REQUEST' })
     expect(bob.provider.awareness!.getStates().get(ada.doc.clientID)?.name).toBe('Ada')
+  })
+
+  it('leaves no document, topic, timer or socket behind after editors and attackers come and go', async () => {
+    const { url, docs, hub, server } = await node({ yjs: { idleMs: 100 } })
+    // The first editor warms everything up (the yjs and hub code, the engine): then the baseline.
+    const warm = await openEditor(url, 'warm', 'leaks')
+    await warm.provider.whenSynced()
+    await warm.close()
+    await waitFor(() => docs.stats.loaded === 0 && hub.stats.topics === 0, 3_000)
+    const check = await leakCheck({ emitters: [server.node] })
+    for (let round = 0; round < 10; round++) {
+      const editors = await Promise.all(
+        ['ada', 'bob', 'cy'].map((user) => openEditor(url, user, `leaks-${round}`)),
+      )
+      await Promise.all(editors.map((e) => e.provider.whenSynced()))
+      editors[0]!.text.insert(0, `round ${round}`)
+      editors[1]!.provider.awareness!.setLocalStateField('cursor', round)
+      await converged(editors)
+      const attacker = await openProtocolClient(`${url}?user=mallory`)
+      await attacker.request({ type: 'subscribe', topic: `doc:leaks-${round}` })
+      await attacker.request({
+        type: 'call',
+        method: 'yjs.update',
+        data: { doc: `leaks-${round}`, message: 'AAAA' },
+      })
+      await attacker.request({
+        type: 'call',
+        method: 'yjs.awareness',
+        data: { doc: `leaks-${round}`, update: 'AQ==' },
+      })
+      attacker.close()
+      await Promise.all(editors.map((e) => e.close()))
+    }
+    await waitFor(() => docs.stats.loaded === 0 && hub.stats.topics === 0 && hub.stats.peers === 0, 5_000)
+    expect(docs.stats.snapshots).toBe(10) // each edited document saved once, when it went idle
+    await check.assertClean()
   })
 })
 

@@ -35,7 +35,7 @@ export interface YjsProvider {
   readonly synced: boolean
   /** Whether the server lets this user edit the document (known after the first sync). */
   readonly writable: boolean
-  /** Resolves at the next completed sync (at once when synced). */
+  /** Resolves at the next completed sync (at once when synced); rejects once the provider is destroyed. */
   whenSynced(): Promise<void>
   on<E extends keyof YjsProviderEvents>(event: E, listener: YjsProviderEvents[E]): () => void
   /** Stops: awareness state removed, topic left, listeners off. The doc and the client stay. */
@@ -68,7 +68,7 @@ export const yjsProvider = (
   let destroyed = false
   let syncing: Promise<void> | undefined
   let present = false
-  let waiters: (() => void)[] = []
+  const waiters: { resolve: () => void; reject: (err: Error) => void }[] = []
 
   const applyUpdate = (update: Uint8Array): void => Y.applyUpdate(doc, update, provider)
 
@@ -113,7 +113,7 @@ export const yjsProvider = (
     }
     if (destroyed) return
     synced = true
-    for (const waiter of waiters.splice(0)) waiter()
+    for (const waiter of waiters.splice(0)) waiter.resolve()
     for (const listener of listeners.synced) listener()
     sendAwareness()
   }
@@ -189,7 +189,10 @@ export const yjsProvider = (
     get writable() {
       return writable
     },
-    whenSynced: () => (synced ? Promise.resolve() : new Promise((resolve) => waiters.push(resolve))),
+    whenSynced: () => {
+      if (destroyed) return Promise.reject(new Error('The provider was destroyed'))
+      return synced ? Promise.resolve() : new Promise((resolve, reject) => waiters.push({ resolve, reject }))
+    },
     on(event, listener) {
       const set = listeners[event] as Set<typeof listener>
       set.add(listener)
@@ -214,7 +217,7 @@ export const yjsProvider = (
         }
         if (ownAwareness) awareness.destroy()
       }
-      waiters = []
+      for (const waiter of waiters.splice(0)) waiter.reject(new Error('The provider was destroyed'))
       await subscription?.unsubscribe().catch(() => {})
     },
   }

@@ -68,7 +68,7 @@ export const yjs = <User = any>(options: YjsOptions<User>): YjsServer => {
       throw new FlumenError('BAD_REQUEST', 'doc must be 1–128 characters of A-Z a-z 0-9 _ - . : /')
     const access = await accessOf(context.user, id, context)
     if (access === 'none' || (needs === 'write' && access !== 'write')) {
-      documents.counts.refused += needs === 'write' ? 1 : 0
+      documents.counts.refused++
       throw new FlumenError('FORBIDDEN', `Not allowed to ${needs === 'write' ? 'edit' : 'read'} ${id}`)
     }
     return { document: await documents.acquire(id), access }
