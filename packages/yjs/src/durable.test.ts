@@ -53,6 +53,15 @@ describe('documents that outlive a node', () => {
       ada.text.insert(0, 'from a; ')
       bob.text.insert(0, 'from b; ')
       await converged([ada, bob])
+      // Awareness crosses nodes too: bob, on B, sees ada's cursor, set on A.
+      ada.provider.awareness!.setLocalStateField('cursor', 7)
+      await waitFor(() => bob.provider.awareness!.getStates().get(ada.doc.clientID)?.cursor === 7)
+      // A connection on A goes without a word: node A removes its state, and bob on B sees it go.
+      const cy = await editor(a.url, 'cy')
+      cy.provider.awareness!.setLocalStateField('cursor', 1)
+      await waitFor(() => bob.provider.awareness!.getStates().get(cy.doc.clientID)?.cursor === 1)
+      await cy.client.close()
+      await waitFor(() => !bob.provider.awareness!.getStates().has(cy.doc.clientID), 3_000)
       // Node A goes; ada keeps typing while she has no node, then a new node takes A's address.
       await a.close()
       await waitFor(() => ada.client.state === 'reconnecting')
@@ -61,6 +70,9 @@ describe('documents that outlive a node', () => {
       const c = await startNode({ engine: engine(), port })
       cleanups.push(() => c.close())
       const text = await converged([ada, bob], undefined, 10_000)
+      // Back on the new node, ada's awareness reaches bob again.
+      ada.provider.awareness!.setLocalStateField('cursor', 8)
+      await waitFor(() => bob.provider.awareness!.getStates().get(ada.doc.clientID)?.cursor === 8)
       for (const part of ['from a; ', 'from b; ', 'while away; ', 'meanwhile; ']) expect(text).toContain(part)
       // A newcomer on the new node loads it from Redis.
       expect((await editor(c.url, 'cy')).text.toString()).toBe(text)
