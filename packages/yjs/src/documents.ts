@@ -4,18 +4,8 @@ import type { Hub } from '@flumen/broadcast'
 import type { DocumentContext } from './document.js'
 import { SharedDocument } from './document.js'
 import type { ResolvedYjsOptions } from './options.js'
+import type { DocumentStats } from './stats.js'
 import { topicOf } from './wire.js'
-
-/** Counts of the documents on this node. */
-export interface DocumentStats {
-  /** Documents loaded now. */
-  readonly loaded: number
-  /** Snapshots saved since start. */
-  readonly snapshots: number
-  /** Updates taken (`yjs.update`) and refused (limits, malformed, read-only) on this node. */
-  readonly updates: number
-  readonly refused: number
-}
 
 export class Documents<User> {
   private readonly loaded = new Map<string, Promise<SharedDocument>>()

@@ -1,7 +1,7 @@
-export type { DocumentStats } from './documents.js'
 export type { DocumentAccess, SnapshotPolicy, YjsOptions } from './options.js'
 export { yjsDefaults } from './options.js'
 export type { YjsServer } from './server.js'
 export { yjs } from './server.js'
+export type { DocumentStats } from './stats.js'
 export type { AwarenessMessage, SyncResult, UpdateMessage } from './wire.js'
 export { topicOf } from './wire.js'

@@ -6,10 +6,10 @@ import { FlumenError } from '@flumen/core'
 import * as Y from 'yjs'
 import type { SharedDocument } from './document.js'
 import { awarenessClients } from './document.js'
-import type { DocumentStats } from './documents.js'
 import { Documents } from './documents.js'
 import type { DocumentAccess, YjsOptions } from './options.js'
 import { resolveYjsOptions } from './options.js'
+import type { DocumentStats } from './stats.js'
 import type { SyncResult } from './wire.js'
 import {
   decodeBase64,
