@@ -5,9 +5,8 @@ import type { Client } from '@flumen/client'
 import { createClient } from '@flumen/client'
 import type { FlumenServer } from '@flumen/core'
 import { serve } from '@flumen/core'
-import { waitFor } from '@flumen/testing'
 import { yjsProvider } from '@flumen/yjs/provider'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import * as Y from 'yjs'
 import { buildDemo } from './app.js'
 import { loadConfig } from './config.js'
@@ -56,10 +55,12 @@ describe('shared notes of a room', () => {
     const max = await notesOf('max', 'lobby')
     lea.text.insert(0, 'Lea. ')
     max.text.insert(0, 'Max. ')
-    await waitFor(
-      () => lea.text.toString() === max.text.toString() && lea.text.length === 10,
-      5_000,
-      `${lea.text.toString()} / ${max.text.toString()}`,
+    await vi.waitFor(
+      () => {
+        expect(lea.text.toString()).toHaveLength(10)
+        expect(max.text.toString()).toBe(lea.text.toString())
+      },
+      { timeout: 5_000 },
     )
     expect([...lea.errors, ...max.errors]).toEqual([])
     await expect(lea.client.call('yjs.sync', { doc: 'secret-plans', message: 'AAA=' })).rejects.toMatchObject(
