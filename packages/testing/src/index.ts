@@ -6,9 +6,9 @@ export { describeEngineConformance } from './engine-conformance.js'
 export type { LeakCheck, LeakCheckOptions, LeakSnapshot } from './leaks.js'
 export { leakCheck } from './leaks.js'
 export type { ForkedServer } from './process.js'
+export { forkServer } from './process.js'
 export type { ProtocolClient } from './protocol-client.js'
 export { openProtocolClient } from './protocol-client.js'
-export { forkServer } from './process.js'
 export type { RedisCluster, RedisServer, RedisServerOptions, SentinelSetup } from './redis.js'
 export {
   freePort,

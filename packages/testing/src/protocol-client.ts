@@ -16,7 +16,10 @@ export interface ProtocolClient {
 }
 
 /** Opens a WebSocket with the `flumen.v1` subprotocol (or `protocols`) and resolves once it is open. */
-export const openProtocolClient = async (url: string, protocols: string[] = ['flumen.v1']): Promise<ProtocolClient> => {
+export const openProtocolClient = async (
+  url: string,
+  protocols: string[] = ['flumen.v1'],
+): Promise<ProtocolClient> => {
   const socket = new WebSocket(url, protocols)
   const received: Json[] = []
   const waiting = new Map<unknown, (reply: Json) => void>()
