@@ -16,8 +16,6 @@ export interface PresenceDelta {
   /** Connections whose join made their user appear: they get the member list, not their own join. */
   readonly joining: ReadonlySet<string> | undefined
   readonly left: unknown[]
-  /** The connections that actually came and went (a change applied before is not repeated). */
-  readonly connections: { readonly join?: PresenceMember[]; readonly leave?: PresenceMember[] }
 }
 
 /** Applies a change; a user is announced on their first connection and gone with their last. */
@@ -25,12 +23,9 @@ export const applyPresenceChange = (presence: TopicPresence, change: PresenceCha
   const joined: unknown[] = []
   const left: unknown[] = []
   let joining: Set<string> | undefined
-  const came: PresenceMember[] = []
-  const went: PresenceMember[] = []
   for (const member of change.join ?? []) {
     if (presence.connections.has(member.connectionId)) continue
     presence.connections.set(member.connectionId, member)
-    came.push(member)
     const count = presence.users.get(member.userId) ?? 0
     presence.users.set(member.userId, count + 1)
     if (count === 0) {
@@ -40,10 +35,7 @@ export const applyPresenceChange = (presence: TopicPresence, change: PresenceCha
     }
   }
   for (const member of change.leave ?? []) {
-    const present = presence.connections.get(member.connectionId)
-    if (!present) continue
-    presence.connections.delete(member.connectionId)
-    went.push(present)
+    if (!presence.connections.delete(member.connectionId)) continue
     const count = (presence.users.get(member.userId) ?? 1) - 1
     if (count > 0) presence.users.set(member.userId, count)
     else {
@@ -51,11 +43,33 @@ export const applyPresenceChange = (presence: TopicPresence, change: PresenceCha
       left.push(member.info)
     }
   }
-  const connections = {
-    ...(came.length > 0 && { join: came }),
-    ...(went.length > 0 && { leave: went }),
+  return { joined, joining, left }
+}
+
+/**
+ * The connections a change will really add and remove (what it repeats left out), or undefined when
+ * none: asked before `applyPresenceChange`, and only by who needs it (`hub.listen`).
+ */
+export const connectionsChanged = (
+  presence: TopicPresence,
+  change: PresenceChange,
+): PresenceChange | undefined => {
+  // As applyPresenceChange goes: joins first (each connection once), then leaves of who is there.
+  const joined = new Map<string, PresenceMember>()
+  for (const member of change.join ?? [])
+    if (!presence.connections.has(member.connectionId) && !joined.has(member.connectionId))
+      joined.set(member.connectionId, member)
+  const leave: PresenceMember[] = []
+  for (const member of change.leave ?? []) {
+    const present = presence.connections.get(member.connectionId) ?? joined.get(member.connectionId)
+    if (present && !leave.includes(present)) leave.push(present)
   }
-  return { joined, joining, left, connections }
+  if (joined.size === 0 && leave.length === 0) return undefined
+  return {
+    topic: change.topic,
+    ...(joined.size > 0 && { join: [...joined.values()] }),
+    ...(leave.length > 0 && { leave }),
+  }
 }
 
 /** One entry per user (the info of their first connection), in order of arrival. */

@@ -12,7 +12,7 @@ import { deltaFrame, follows } from './delta-delivery.js'
 import type { Engine, EngineMessage, PresenceChange, VolatileMessage } from './engine.js'
 import type { Observers } from './observers.js'
 import type { TopicPresence } from './presence.js'
-import { applyPresenceChange, presenceEnvelope } from './presence.js'
+import { applyPresenceChange, connectionsChanged, presenceEnvelope } from './presence.js'
 import { messageEnvelope, volatileEnvelope } from './protocol.js'
 
 /** A message and its frames, prepared once for every peer of the topic. */
@@ -285,11 +285,11 @@ export class Topics<User> {
   readonly onPresence = (change: PresenceChange): void => {
     const topic = this.topics.get(change.topic)
     if (!topic) return
-    const { joined, joining, left, connections } = applyPresenceChange(topic, change)
+    const applied = topic.listeners.size > 0 ? connectionsChanged(topic, change) : undefined
+    const { joined, joining, left } = applyPresenceChange(topic, change)
     this.announce(topic, 'join', joined, joining)
     this.announce(topic, 'leave', left, undefined)
-    if (topic.listeners.size === 0 || (!connections.join && !connections.leave)) return
-    const applied: PresenceChange = { topic: change.topic, ...connections }
+    if (!applied) return
     for (const listener of topic.listeners.keys())
       if (listener.onPresence) this.guarded(() => listener.onPresence!(applied))
   }

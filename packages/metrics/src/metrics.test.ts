@@ -2,23 +2,21 @@ import { createHub } from '@flumen/broadcast'
 import { redisEngine } from '@flumen/broadcast-redis'
 import type { FlumenServer } from '@flumen/core'
 import { createApp, FlumenError, serve } from '@flumen/core'
-import { requireRedis, startRedis, waitFor } from '@flumen/testing'
+import type { ProtocolClient } from '@flumen/testing'
+import { openProtocolClient, requireRedis, startRedis, waitFor } from '@flumen/testing'
 import { memoryStorage, uploads } from '@flumen/uploads'
 import { Hono } from 'hono'
 import { Registry } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
-import type WebSocket from 'ws'
 import type { FlumenMetrics } from './index.js'
 import { flumenMetrics } from './index.js'
-import type { ProtocolClient } from './protocol-client.fixture.js'
-import { connectClient } from './protocol-client.fixture.js'
 
 const servers: FlumenServer[] = []
-const sockets: WebSocket[] = []
+const clients: ProtocolClient[] = []
 const streams: AbortController[] = []
 const metricSets: FlumenMetrics[] = []
 afterEach(async () => {
-  for (const socket of sockets.splice(0)) socket.terminate()
+  for (const client of clients.splice(0)) client.close()
   for (const stream of streams.splice(0)) stream.abort()
   for (const metrics of metricSets.splice(0)) metrics.close()
   await Promise.all(servers.splice(0).map((server) => server.close({ timeoutMs: 200 })))
@@ -68,7 +66,11 @@ const start = async () => {
   return { hub, base, scrape }
 }
 
-const connect = (base: string): Promise<ProtocolClient> => connectClient(base, sockets)
+const connect = async (base: string): Promise<ProtocolClient> => {
+  const client = await openProtocolClient(`ws://${base}/ws`)
+  clients.push(client)
+  return client
+}
 
 describe('flumenMetrics', () => {
   it('counts what a user does over WebSocket, SSE, uploads and RPC, served on /metrics', async () => {

@@ -1,6 +1,8 @@
 import { createHub } from '@flumen/broadcast'
 import type { FlumenServer } from '@flumen/core'
 import { createApp, FlumenError, serve } from '@flumen/core'
+import type { ProtocolClient } from '@flumen/testing'
+import { openProtocolClient } from '@flumen/testing'
 import { memoryStorage, uploads } from '@flumen/uploads'
 import { context, propagation, SpanKind, SpanStatusCode } from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
@@ -8,17 +10,14 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base'
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type WebSocket from 'ws'
 import type { FlumenTracing } from './index.js'
 import { flumenTracing } from './index.js'
-import type { ProtocolClient } from './protocol-client.fixture.js'
-import { connectClient } from './protocol-client.fixture.js'
 
 const exporter = new InMemorySpanExporter()
 const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] })
 const tracer = provider.getTracer('test')
 const servers: FlumenServer[] = []
-const sockets: WebSocket[] = []
+const clients: ProtocolClient[] = []
 const tracings: FlumenTracing[] = []
 
 beforeAll(() => {
@@ -31,7 +30,7 @@ afterAll(async () => {
   await provider.shutdown()
 })
 afterEach(async () => {
-  for (const socket of sockets.splice(0)) socket.terminate()
+  for (const client of clients.splice(0)) client.close()
   for (const tracing of tracings.splice(0)) tracing.close()
   await Promise.all(servers.splice(0).map((server) => server.close({ timeoutMs: 200 })))
   exporter.reset()
@@ -57,7 +56,11 @@ const start = async () => {
   return { hub, base: `127.0.0.1:${server.port}` }
 }
 
-const connect = (base: string): Promise<ProtocolClient> => connectClient(base, sockets)
+const connect = async (base: string): Promise<ProtocolClient> => {
+  const client = await openProtocolClient(`ws://${base}/ws`)
+  clients.push(client)
+  return client
+}
 
 const spanNamed = (name: string): ReadableSpan => {
   const found = exporter.getFinishedSpans().filter((span) => span.name === name)

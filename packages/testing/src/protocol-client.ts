@@ -9,7 +9,9 @@ export interface ProtocolClient {
   readonly socket: WebSocket
   /** Every message received, in order. */
   readonly received: Json[]
-  /** Sends `message` with a fresh `id`; resolves with the reply that carries it. */
+  /** Sends `message` as it is (no reply awaited). */
+  send(message: Json): void
+  /** Sends `message` with its `id` (a fresh one without); resolves with the reply that carries it. */
   request(message: Json, timeoutMs?: number): Promise<Json>
   /** Terminates the socket. */
   close(): void
@@ -34,9 +36,10 @@ export const openProtocolClient = async (
   return {
     socket,
     received,
+    send: (message) => socket.send(JSON.stringify(message)),
     request: (message, timeoutMs = 5_000) =>
       new Promise((resolve, reject) => {
-        const id = nextId++
+        const id = message.id ?? nextId++
         const timer = setTimeout(() => {
           waiting.delete(id)
           reject(new Error(`no reply to ${JSON.stringify(message).slice(0, 200)}`))

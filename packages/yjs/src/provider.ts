@@ -10,7 +10,14 @@ import {
   removeAwarenessStates,
 } from 'y-protocols/awareness'
 import * as Y from 'yjs'
-import type { AwarenessMessage, SyncResult, UpdateMessage } from './wire.js'
+import type {
+  AwarenessMessage,
+  AwarenessRequest,
+  SyncRequest,
+  SyncResult,
+  UpdateMessage,
+  UpdateRequest,
+} from './wire.js'
 import { decodeBase64, decodeSyncMessage, encodeBase64, encodeSyncMessage, methods, topicOf } from './wire.js'
 
 export interface YjsProviderOptions {
@@ -61,7 +68,6 @@ export const yjsProvider = (
     if (listeners.error.size === 0) console.error('[flumen/yjs]', err)
     for (const listener of listeners.error) listener(err)
   }
-  const call = <R>(method: string, data: unknown): Promise<R> => client.call<R>(method, data)
   let subscription: Subscription | undefined
   let synced = false
   let writable = false
@@ -87,13 +93,16 @@ export const yjsProvider = (
   }
 
   const sendUpdate = (update: Uint8Array, type: 'update' | 'step2'): Promise<unknown> =>
-    call(methods.update, { doc: id, message: encodeBase64(encodeSyncMessage(type, update)) })
+    client.call(methods.update, {
+      doc: id,
+      message: encodeBase64(encodeSyncMessage(type, update)),
+    } satisfies UpdateRequest)
 
   const sync = async (): Promise<void> => {
-    const result = await call<SyncResult>(methods.sync, {
+    const result = await client.call<SyncResult>(methods.sync, {
       doc: id,
       message: encodeBase64(encodeSyncMessage('step1', Y.encodeStateVector(doc))),
-    })
+    } satisfies SyncRequest)
     if (destroyed) return
     writable = result.writable === true
     const step2 = decodeSyncMessage(decodeBase64(result.message) ?? new Uint8Array())
@@ -115,7 +124,7 @@ export const yjsProvider = (
     synced = true
     for (const waiter of waiters.splice(0)) waiter.resolve()
     for (const listener of listeners.synced) listener()
-    sendAwareness()
+    void sendAwareness()
   }
 
   const startSync = (): void => {
@@ -143,12 +152,15 @@ export const yjsProvider = (
     })
   }
 
-  const sendAwareness = (clients: number[] = awareness ? [awareness.clientID] : []): void => {
+  /** Sends this side's awareness states (its own by default); errors nobody awaits become `error` events. */
+  const sendAwareness = async (clients: number[] = awareness ? [awareness.clientID] : []): Promise<void> => {
     if (!awareness || !synced || !present || clients.length === 0) return
     const update = encodeAwarenessUpdate(awareness, clients)
-    call(methods.awareness, { doc: id, update: encodeBase64(update) }).catch((err: unknown) => {
-      if ((err as FlumenClientError).code !== 'DISCONNECTED') emitError(err)
-    })
+    await client
+      .call(methods.awareness, { doc: id, update: encodeBase64(update) } satisfies AwarenessRequest)
+      .catch((err: unknown) => {
+        if ((err as FlumenClientError).code !== 'DISCONNECTED') emitError(err)
+      })
   }
 
   const onAwarenessUpdate = (
@@ -157,7 +169,7 @@ export const yjsProvider = (
   ): void => {
     if (origin === provider) return
     const own = [...added, ...updated, ...removed].filter((client) => client === awareness?.clientID)
-    sendAwareness(own)
+    void sendAwareness(own)
   }
 
   const offState = client.on('state', (state) => {
@@ -174,7 +186,7 @@ export const yjsProvider = (
   const offPresence = client.on('presence', (event) => {
     if (event.topic !== topic || present) return
     present = true
-    sendAwareness()
+    void sendAwareness()
   })
   doc.on('update', onDocUpdate)
   awareness?.on('update', onAwarenessUpdate)
@@ -210,10 +222,7 @@ export const yjsProvider = (
         // Others drop this state now rather than after its 30 s timeout.
         if (synced && present && awareness.getLocalState() !== null) {
           removeAwarenessStates(awareness, [awareness.clientID], provider)
-          await call(methods.awareness, {
-            doc: id,
-            update: encodeBase64(encodeAwarenessUpdate(awareness, [awareness.clientID])),
-          }).catch(() => {})
+          await sendAwareness()
         }
         if (ownAwareness) awareness.destroy()
       }

@@ -10,7 +10,7 @@ import { Documents } from './documents.js'
 import type { DocumentAccess, YjsOptions } from './options.js'
 import { resolveYjsOptions } from './options.js'
 import type { DocumentStats } from './stats.js'
-import type { SyncResult } from './wire.js'
+import type { AwarenessRequest, SyncRequest, SyncResult, UpdateRequest } from './wire.js'
 import {
   decodeBase64,
   decodeSyncMessage,
@@ -63,7 +63,7 @@ export const yjs = <User = any>(options: YjsOptions<User>): YjsServer => {
     context: CallContext<User>,
     needs: 'read' | 'write',
   ): Promise<{ document: SharedDocument; access: DocumentAccess }> => {
-    const id = (data as { doc?: unknown } | null)?.doc
+    const id = (data as Partial<SyncRequest> | null)?.doc
     if (!isDocumentId(id))
       throw new FlumenError('BAD_REQUEST', 'doc must be 1–128 characters of A-Z a-z 0-9 _ - . : /')
     const access = await accessOf(context.user, id, context)
@@ -105,7 +105,7 @@ export const yjs = <User = any>(options: YjsOptions<User>): YjsServer => {
 
   hub.method(methods.sync, async (data, context): Promise<SyncResult> => {
     const { document, access } = await open(data, context, 'read')
-    const step1 = decodeBase64((data as { message?: unknown }).message)
+    const step1 = decodeBase64((data as Partial<SyncRequest>).message)
     const message = step1 && decodeSyncMessage(step1)
     if (message?.type !== 'step1')
       return refuse('BAD_REQUEST', 'message must be a y-protocols sync step 1, base64')
@@ -126,7 +126,7 @@ export const yjs = <User = any>(options: YjsOptions<User>): YjsServer => {
   })
 
   hub.method(methods.update, async (data, context): Promise<{ offset: number }> => {
-    const raw = decodeBase64((data as { message?: unknown } | null)?.message)
+    const raw = decodeBase64((data as Partial<UpdateRequest> | null)?.message)
     const { document } = await open(data, context, 'write')
     const message = raw && decodeSyncMessage(raw)
     if (!message || message.type === 'step1')
@@ -151,7 +151,7 @@ export const yjs = <User = any>(options: YjsOptions<User>): YjsServer => {
   })
 
   hub.method(methods.awareness, async (data, context): Promise<null> => {
-    const update = decodeBase64((data as { update?: unknown } | null)?.update)
+    const update = decodeBase64((data as Partial<AwarenessRequest> | null)?.update)
     const { document } = await open(data, context, 'read')
     if (!update) return refuse('BAD_REQUEST', 'update must be a y-protocols awareness update, base64')
     if (update.length > resolved.maxAwarenessBytes)
