@@ -138,6 +138,31 @@ describe('bad input', () => {
     expect(logged).toEqual([])
   })
 
+  it('takes an update and an awareness update of exactly the limit, and refuses one byte more', async () => {
+    const ofLength = (k: number): Uint8Array => updateOf((d) => d.getText('text').insert(0, 'x'.repeat(k)))
+    const awarenessOf = (k: number): Uint8Array =>
+      new Uint8Array([1, ...varUint(4242), 0, ...jsonString({ name: 'y'.repeat(k) })])
+    expect(ofLength(1001).length).toBe(ofLength(1000).length + 1)
+    expect(awarenessOf(1001).length).toBe(awarenessOf(1000).length + 1)
+    const { url } = await node({
+      yjs: { maxUpdateBytes: ofLength(1000).length, maxAwarenessBytes: awarenessOf(1000).length },
+    })
+    const call = await raw(url, 'ada')
+    expect(await call({ type: 'subscribe', topic: 'doc:notes' })).toMatchObject({ type: 'ack' })
+    const update = (bytes: Uint8Array): Promise<Json> =>
+      call({
+        type: 'call',
+        method: 'yjs.update',
+        data: { doc: 'notes', message: encodeBase64(encodeSyncMessage('update', bytes)) },
+      })
+    const awareness = (bytes: Uint8Array): Promise<Json> =>
+      call({ type: 'call', method: 'yjs.awareness', data: { doc: 'notes', update: encodeBase64(bytes) } })
+    expect(await update(ofLength(1000))).toMatchObject({ type: 'result', data: { offset: 1 } })
+    expect(await update(ofLength(1001))).toMatchObject({ type: 'error', code: 'TOO_LARGE' })
+    expect(await awareness(awarenessOf(1000))).toMatchObject({ type: 'result', data: null })
+    expect(await awareness(awarenessOf(1001))).toMatchObject({ type: 'error', code: 'TOO_LARGE' })
+  })
+
   it('keeps awareness states to the connection that made them', async () => {
     const { url } = await node()
     const ada = await editor(url, 'ada')
