@@ -134,7 +134,7 @@ describe.skipIf(!available)('two nodes on a Redis Cluster, with the real client'
     let duplicated = 0
     let outOfOrder = 0
     let resets = 0
-    // The first few out-of-order neighbours, for the failure message: which numbers, and were they refused?
+    // The first few out-of-order neighbours, for the failure message.
     const disorder: string[] = []
     for (const reader of readers) {
       for (const topic of topics) {
@@ -142,10 +142,15 @@ describe.skipIf(!available)('two nodes on a Redis Cluster, with the real client'
         const cut = reader.resets.get(topic)!
         resets += cut.length
         duplicated += got.length - new Set(got).size
-        for (let i = 1; i < got.length; i++)
-          if (got[i]! < got[i - 1]!) {
+        // Order is promised for acknowledged publishes. One refused with UNAVAILABLE during the failover
+        // has an unknown outcome: ioredis's cluster retry may still store it, after later ones (seen
+        // here: 687 refused, stored after 695).
+        const ackedOnes = new Set(acked.get(topic)!)
+        const inOrder = got.filter((n) => ackedOnes.has(n))
+        for (let i = 1; i < inOrder.length; i++)
+          if (inOrder[i]! < inOrder[i - 1]!) {
             outOfOrder++
-            if (disorder.length < 5) disorder.push(`${topic}: ${got[i - 1]} before ${got[i]}`)
+            if (disorder.length < 5) disorder.push(`${topic}: ${inOrder[i - 1]} before ${inOrder[i]}`)
           }
         // Before a reset the app resyncs, so only what came after the last one must be complete.
         const from = cut.length > 0 ? got[cut.at(-1)!]! : -1
