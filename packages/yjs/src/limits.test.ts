@@ -139,7 +139,12 @@ describe('bad input', () => {
   })
 
   it('takes an update and an awareness update of exactly the limit, and refuses one byte more', async () => {
-    const ofLength = (k: number): Uint8Array => updateOf((d) => d.getText('text').insert(0, 'x'.repeat(k)))
+    // One client id for both (its varint length is part of the update's).
+    const ofLength = (k: number): Uint8Array =>
+      updateOf((d) => {
+        d.clientID = 4242
+        d.getText('text').insert(0, 'x'.repeat(k))
+      })
     const awarenessOf = (k: number): Uint8Array =>
       new Uint8Array([1, ...varUint(4242), 0, ...jsonString({ name: 'y'.repeat(k) })])
     expect(ofLength(1001).length).toBe(ofLength(1000).length + 1)
